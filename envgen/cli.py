@@ -1,0 +1,73 @@
+"""The envgen command line: parse, call one core function, print, exit code.
+
+Each command lives in ``envgen/commands/<name>.py`` and registers itself on the app.
+Every EnvgenError becomes one line on stderr and its exit code; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from envgen import __version__
+from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
+
+COMMANDS = ("matrix",)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"envgen {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> tuple[typer.Typer, typer.Typer]:
+    """The typer app with every command registered (and the ``catalog`` sub-app)."""
+    app = typer.Typer(
+        name="envgen",
+        help="Reproducible, hash-locked TensorFlow-on-Metal environments for Apple Silicon.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    catalog_app = typer.Typer(help="Inspect and maintain envgen's version catalog.", no_args_is_help=True)
+    app.add_typer(catalog_app, name="catalog")
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    ) -> None:
+        """envgen turns envgen.toml into environment.yml, conda-lock.yml and a verified bootstrap."""
+
+    for name in COMMANDS:
+        importlib.import_module(f"envgen.commands.{name}").register(app, catalog_app)
+    return app, catalog_app
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on argv and return the exit code (tests call this)."""
+    app, _ = build_app()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=list(argv) if argv is not None else None, prog_name="envgen", standalone_mode=False)
+    except EnvgenError as error:
+        typer.echo(f"envgen: error: {error.one_line()}", err=True)
+        return error.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("envgen: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except typer.TyperException as error:
+        message = error.format_message()
+        if message:  # empty when typer already printed the help (no arguments given)
+            typer.echo(f"envgen: error: {message} (hint: see 'envgen --help')", err=True)
+        return EXIT_BAD_INPUT
+    except typer.Exit as done:
+        return done.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

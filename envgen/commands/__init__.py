@@ -1,0 +1,1 @@
+"""Thin typer wrappers, one module per command; each exposes ``register(app, catalog_app)``."""

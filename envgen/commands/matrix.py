@@ -1,0 +1,38 @@
+"""``envgen matrix``: the catalog as a table, or JSON for machines."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from envgen.catalog import load_catalog
+from envgen.matrix import catalog_rows
+
+
+def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
+    @app.command()
+    def matrix(
+        as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
+    ) -> None:
+        """Show which TensorFlow, tensorflow-metal, Python and macOS go together."""
+        rows = catalog_rows(load_catalog())
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title="envgen catalog: TensorFlow on Apple Silicon")
+        for column in ("TF", "package", "metal", "Python", "macOS ≥", "conda-forge pins", "status"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["tf"],
+                f"{row['package']}=={row['version']}",
+                row["metal"] or "—",
+                ", ".join(row["pythons"]),
+                row["min_macos"],
+                ", ".join(f"{k} {v}" for k, v in row["conda"].items()),
+                row["status"],
+            )
+        Console().print(table)
