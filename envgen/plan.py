@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from envgen.catalog import Catalog, Line
-from envgen.errors import SpecError
+from envgen.errors import CatalogError, SpecError
 from envgen.spec import ProjectSpec
 
 METAL_PLATFORM = "osx-arm64"
@@ -161,11 +161,8 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
     """Resolve a spec against the catalog; every refusal names the envgen.toml key to change."""
     try:
         line = catalog.line(spec.tensorflow)
-    except SpecError:
-        raise
-    except Exception as error:  # CatalogError: re-raise naming the key
-        message = getattr(error, "message", str(error))
-        raise SpecError(f"tensorflow.version: {message}", getattr(error, "hint", "")) from None
+    except CatalogError as error:
+        raise SpecError(f"tensorflow.version: {error.message}", error.hint) from None
     tf_version = spec.tensorflow if spec.tensorflow in line.versions else line.version
     for platform in spec.platforms:
         if platform not in line.platforms:
