@@ -426,6 +426,10 @@ def check_tf_installed(c: _Context) -> list[Finding]:
         return [Finding("tensorflow", "ok", "TensorFlow installed", names)]
     grpcio = p.distribution("grpcio")
     record = p.conda_record("grpcio")
+    python_ok = bool(p.python_minor) and any(p.python_minor in line.pythons for line in ([c.line] if c.line else c.catalog.lines))
+    if not python_ok:
+        return [Finding("tensorflow", "error", "TensorFlow is not installed (no TensorFlow line supports this Python: see python-version)",
+                        f"Python {p.python_version or '?'}; no tensorflow distribution", "recreate the environment with a supported Python first, then install TensorFlow")]
     if p.is_conda_env and (record is None or channel_name(record) != FORGE):
         line = c.line
         package = f"{line.package}=={line.version}" if line else "tensorflow-macos"
@@ -551,6 +555,8 @@ def check_metal(c: _Context) -> list[Finding]:
     metal = p.distribution("tensorflow-metal")
     line = c.line
     if metal is None:
+        if not c.tf_dists:
+            return []  # check_tf_installed already reports the missing TensorFlow; its fix installs the pair
         if not c.metal_wanted:
             return [Finding("tensorflow-metal", "ok", "tensorflow-metal not installed (the project is CPU-only: metal = false)", "tensorflow-metal: absent")]
         wanted = f"pip install tensorflow-metal=={line.metal}" if line and line.metal else "pip install the tensorflow-metal release paired with your TensorFlow (`envgen matrix`)"

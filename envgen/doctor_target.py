@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from envgen.spec import SPEC_FILE, load_spec
 PROBE_SCRIPT = Path(__file__).with_name("doctor_probe.py")
 LOCK_FILE = "conda-lock.yml"
 DEFAULT_TIMEOUT = 120.0
+PROBE_MARGIN = 15.0  # seconds the probe may take beyond its TensorFlow stage (sysctl, conda-meta, start-up)
 # Where conda installers put their root; a named env lives in <root>/envs/<name>.
 CONDA_ROOTS = ("miniforge3", "mambaforge", "miniconda3", "anaconda3", "micromamba", ".local/share/mamba", "opt/miniforge3")
 SYSTEM_ROOTS = ("/opt/homebrew/Caskroom/miniforge/base", "/opt/miniforge3", "/opt/conda", "/usr/local/miniforge3")
@@ -126,10 +128,23 @@ def choose_target(python: str | None, prefix: str | None, directory: Path | None
 
 
 def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
-    """The one subprocess call of the doctor: (returncode, stdout, stderr)."""
+    """The one subprocess call of the doctor: (returncode, stdout, stderr).
+
+    The probe runs in its own process group, killed whole on timeout: its TensorFlow child would
+    otherwise keep the pipes open and make the wait outlive the timeout.
+    """
     env = {k: v for k, v in os.environ.items() if k != "__PYVENV_LAUNCHER__"}  # macOS: would make the child pose as envgen's venv
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=timeout)
-    return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.communicate()
+            raise
+    return child.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
@@ -143,9 +158,9 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
         script = Path(scratch) / "envgen_doctor_probe.py"
         shutil.copyfile(PROBE_SCRIPT, script)
         try:
-            returncode, out, err = _run([str(python), str(script), "--timeout", str(timeout)], timeout + 15, Path(scratch))
+            returncode, out, err = _run([str(python), str(script), "--timeout", str(timeout)], timeout + PROBE_MARGIN, Path(scratch))
         except subprocess.TimeoutExpired:
-            raise ProbeTimeout(f"the probe in {python} gave no answer within {timeout + 15:.0f} s",
+            raise ProbeTimeout(f"the probe in {python} gave no answer within {timeout + PROBE_MARGIN:.0f} s",
                                "the environment hangs before TensorFlow is even imported; try `--timeout 600`, or recreate it with ./bootstrap.sh") from None
         except OSError as error:
             raise InterpreterError(f"cannot run {python}: {error.strerror or error}", "pass a working Python with --python PATH") from None
