@@ -340,7 +340,22 @@ def probe(timeout):
     return result
 
 
+def _python2_answer():
+    """Python 2 lacks what the probe uses; say what it is, so the doctor can name the problem."""
+    return {
+        "probe_schema": PROBE_SCHEMA,
+        "machine": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(), "mac_ver": platform.mac_ver()[0]},
+        "python": {"version": platform.python_version(), "version_info": list(sys.version_info[:3]), "executable": sys.executable, "prefix": sys.prefix},
+        "conda": {"is_conda_env": os.path.isdir(os.path.join(sys.prefix, "conda-meta")), "prefix": sys.prefix, "records": []},
+        "distributions": [],
+        "tensorflow": {"ran": False, "error": "Python 2 cannot run TensorFlow 2"},
+    }
+
+
 def main(argv):
+    if sys.version_info[0] < 3:
+        print(json.dumps(_python2_answer(), sort_keys=True, indent=1))
+        return 0
     if "--tensorflow" in argv:
         print(json.dumps(tensorflow_stage(), sort_keys=True))
         sys.stdout.flush()
