@@ -91,10 +91,25 @@ class Report:
     def exit_code(self) -> int:
         return 1 if self.errors else 0
 
+    def facts(self) -> dict[str, str | None]:
+        """The few probe facts a reader wants first: machine, Python, environment kind, TensorFlow."""
+        p = Probe(self.probe)
+        tf = p.tf.get("version") if p.tf.get("import_ok") else None
+        installed = [f"{d['name']} {_version_of(d)}" for name in (*TF_DISTRIBUTIONS, "tensorflow-metal") for d in p.installed(name)]
+        return {
+            "os": (f"macOS {p.mac_ver}".strip() if p.is_mac else p.system) or None,
+            "machine": p.machine or None,
+            "python": p.python_version or None,
+            "environment": (f"conda ({p.platform})" if p.is_conda_env else "not conda") if p.raw.get("conda") else None,
+            "tensorflow_imported": tf,
+            "tensorflow_distributions": ", ".join(installed) or None,
+        }
+
     def as_dict(self) -> dict:
         return {
             "target": self.target,
             "target_reason": self.target_reason,
+            "facts": self.facts(),
             "summary": {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES},
             "exit_code": self.exit_code,
             "findings": [f.as_dict() for f in self.findings],

@@ -100,14 +100,21 @@ def project_facts(directory: Path, catalog: Catalog) -> tuple[ProjectFacts, Path
     return facts, (_python_of(env) if env else None)
 
 
+def find_project(directory: Path | None, catalog: Catalog) -> tuple[ProjectFacts | None, Path | None]:
+    """The envgen project in ``--dir`` (required to be one) or the working directory (if it is one)."""
+    project_dir = Path(directory) if directory is not None else Path.cwd()
+    if not (project_dir / SPEC_FILE).is_file():
+        if directory is not None:
+            raise InterpreterError(f"no {SPEC_FILE} in {project_dir}", "pass --dir the directory of an envgen project, or leave --dir out")
+        return None, None
+    return project_facts(project_dir, catalog)
+
+
 def choose_target(python: str | None, prefix: str | None, directory: Path | None, catalog: Catalog) -> Target:
     """Pick the interpreter to probe (see the module docstring for the order)."""
     if python and prefix:
         raise InterpreterError("--python and --prefix both given", "pass one of them")
-    project_dir = Path(directory) if directory is not None else Path.cwd()
-    if directory is not None and not (project_dir / SPEC_FILE).is_file():
-        raise InterpreterError(f"no {SPEC_FILE} in {project_dir}", "pass --dir the directory of an envgen project, or leave --dir out")
-    project, project_python = project_facts(project_dir, catalog) if (project_dir / SPEC_FILE).is_file() else (None, None)
+    project, project_python = find_project(directory, catalog)
     if python:
         path = Path(python).expanduser() if os.sep in python else Path(shutil.which(python) or python)
         return Target(path, "--python", project)
@@ -117,7 +124,7 @@ def choose_target(python: str | None, prefix: str | None, directory: Path | None
             raise InterpreterError(f"--prefix {root} is not a directory", "pass the path of a conda environment or venv (the directory holding bin/python)")
         return Target(_python_of(root), "--prefix", project)
     if project_python is not None:
-        return Target(project_python, f"the environment of the envgen project in {project_dir}", project)
+        return Target(project_python, f"the environment of the envgen project in {project.directory}", project)
     on_path = shutil.which("python3")
     if on_path is None:
         raise InterpreterError("no python3 on PATH to examine", "activate the environment first, or pass --python PATH")

@@ -151,6 +151,8 @@ def test_probe_timeout_is_exit_3_and_kills_the_whole_probe(tmp_path, capsys, mon
 def test_recorded_probe_result(capsys):
     code, answer = _json_run(["--probe-result", str(FIXTURES / "healthy.json")], capsys)
     assert code == 0 and answer["summary"]["error"] == 0
+    assert answer["facts"] == {"os": "macOS 12.6", "machine": "arm64", "python": "3.9.16", "environment": "conda (osx-arm64)",
+                               "tensorflow_imported": "2.6.0", "tensorflow_distributions": "tensorflow-macos 2.6.0, tensorflow-metal 0.2.0"}
     code, answer = _json_run(["--probe-result", str(FIXTURES / "symbol-not-found.json")], capsys)
     assert code == 1 and answer["findings"][0]["severity"] == "error"
 
@@ -258,3 +260,51 @@ def test_dir_without_envgen_toml_is_exit_2(tmp_path, capsys):
 def test_outside_a_project_the_default_is_python3_on_path(tmp_path):
     target = choose_target(None, None, None, load_catalog())
     assert target.reason == "python3 first on PATH" and target.project is None
+
+
+# ---- the probe on a conda layout (a venv dressed with conda-meta/, as conda leaves it) ----------
+
+
+def _conda_record(meta: Path, name: str, version: str, channel: str, subdir: str, files: list[str]) -> None:
+    record = {"name": name, "version": version, "build": "0", "channel": f"{channel}/{subdir}", "subdir": subdir,
+              "url": f"{channel}/{subdir}/{name}-{version}-0.conda", "files": files}
+    (meta / f"{name}-{version}-0.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_probe_reads_conda_meta_channels_and_who_installed_each_distribution(tmp_path, capsys):
+    root = tmp_path / "miniforge3"
+    (root / "conda-meta").mkdir(parents=True)
+    _conda_record(root / "conda-meta", "python", "3.9.16", "https://conda.anaconda.org/conda-forge", "osx-64", [])
+    env = root / "envs" / "demo"
+    python = _bare_venv(env)
+    site = _site_packages(python)
+    relative = site.relative_to(env)
+    meta = env / "conda-meta"
+    meta.mkdir()
+    (meta / "history").write_text("==> 2026-11-22 <==\n# cmd: conda create -n demo python=3.9\n", encoding="utf-8")
+    _conda_record(meta, "python", "3.9.16", "https://conda.anaconda.org/conda-forge", "osx-arm64", [])
+    # numpy: conda's record from defaults, but the files on disk are a pip install that replaced it
+    _conda_record(meta, "numpy", "1.19.5", "https://repo.anaconda.com/pkgs/main", "osx-arm64", [f"{relative}/numpy-1.19.5.dist-info/METADATA"])
+    _fake_dist(site, "numpy", "1.26.4")
+    # h5py: conda-forge's, owned by its record
+    _conda_record(meta, "h5py", "3.1.0", "https://conda.anaconda.org/conda-forge", "osx-arm64", [f"{relative}/h5py-3.1.0.dist-info/METADATA"])
+    _fake_dist(site, "h5py", "3.1.0")
+    code, answer = _json_run(["--python", str(python)], capsys)
+    found = _checks(answer)
+    assert code == 1
+    assert found["numpy-source"]["severity"] == "error"
+    assert found["numpy-source"]["evidence"] == "numpy 1.26.4 (INSTALLER: pip); conda's 1.19.5 from pkgs/main is shadowed"
+    assert found["h5py-source"]["severity"] == "ok"
+    assert found["channels"]["severity"] == "error" and "pkgs/main: 1 (numpy)" in found["channels"]["evidence"]
+    assert found["conda-platform"]["evidence"] == f"env python from osx-arm64; installation {root} is osx-64"
+
+
+def test_recorded_probe_result_compared_with_a_project_lock(tmp_path, capsys):
+    lock = LOCK.format(platform="osx-arm64").replace("3.9.16", "3.9.18")
+    project = _project(tmp_path / "demo", "named", lock)
+    code, answer = _json_run(["--probe-result", str(FIXTURES / "healthy.json"), "--dir", str(project)], capsys)
+    found = _checks(answer)
+    assert code == 1
+    assert found["lock"]["severity"] == "error"
+    assert "other version 1: python 3.9.16 (lock 3.9.18)" in found["lock"]["evidence"]
+    assert "extra" in found["lock"]["evidence"] and "keras 2.6.0 (pip)" in found["lock"]["evidence"]

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from envgen.catalog import load_catalog
 from envgen.doctor import Report, diagnose
-from envgen.doctor_target import DEFAULT_TIMEOUT, Target, choose_target, load_probe_result, run_probe
+from envgen.doctor_target import DEFAULT_TIMEOUT, choose_target, find_project, load_probe_result, run_probe
 
 _STYLE = {"error": "bold red", "warning": "yellow", "ok": "green"}
 _MARK = {"error": "✗ error", "warning": "! warning", "ok": "✓ ok"}
@@ -22,6 +22,10 @@ _MARK = {"error": "✗ error", "warning": "! warning", "ok": "✓ ok"}
 def print_report(report: Report, console: Console) -> None:
     """The report as a table, errors first, and a one-line summary."""
     console.print(f"envgen doctor: {report.target}  [dim]({report.target_reason})[/dim]", highlight=False)
+    facts = report.facts()
+    seen = [f"{facts['os'] or '?'} on {facts['machine'] or '?'}", f"Python {facts['python'] or '?'}", facts["environment"] or "",
+            facts["tensorflow_distributions"] or "no TensorFlow installed"]
+    console.print("  " + " · ".join(x for x in seen if x), highlight=False, markup=False)
     table = Table(show_lines=True)
     table.add_column("check", no_wrap=True)
     table.add_column("finding (evidence)", overflow="fold", ratio=3)
@@ -55,14 +59,15 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         interpreter, 3 when the probe times out.
         """
         catalog = load_catalog()
-        target: Target = choose_target(python, str(prefix) if prefix else None, directory, catalog)
         if probe_result is not None:
+            project, _ = find_project(directory, catalog)
             probe = load_probe_result(probe_result)
             name, reason = str((probe.get("python") or {}).get("executable") or probe_result), f"recorded in {probe_result}"
         else:
-            probe = run_probe(target.python, timeout)
+            target = choose_target(python, str(prefix) if prefix else None, directory, catalog)
+            project, probe = target.project, run_probe(target.python, timeout)
             name, reason = str(target.python), target.reason
-        report = diagnose(probe, catalog, target.project, target=name, target_reason=reason)
+        report = diagnose(probe, catalog, project, target=name, target_reason=reason)
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
         else:
