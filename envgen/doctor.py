@@ -439,6 +439,9 @@ def check_tf_installed(c: _Context) -> list[Finding]:
     if c.tf_dists:
         names = ", ".join(f"{d['name']} {_version_of(d)}" for d in c.tf_dists)
         return [Finding("tensorflow", "ok", "TensorFlow installed", names)]
+    if p.tf.get("import_ok"):  # importable without a distribution record (a source build, PYTHONPATH)
+        return [Finding("tensorflow", "warning", "TensorFlow imports but no installed distribution provides it", f"tensorflow {p.tf.get('version')} from {p.tf.get('file')}",
+                        f"install it with pip or conda so it can be checked and locked: {c.install_tf_command()}")]
     grpcio = p.distribution("grpcio")
     record = p.conda_record("grpcio")
     python_ok = bool(p.python_minor) and any(p.python_minor in line.pythons for line in ([c.line] if c.line else c.catalog.lines))
@@ -482,6 +485,7 @@ def check_tf_conflict(c: _Context) -> list[Finding]:
 
 _NUMPY_ABI = ("numpy c-extensions", "multiarray failed to import", "compiled using numpy 1.x", "numpy.core._multiarray_umath",
               "module compiled against api version", "numpy.dtype size changed")
+_METAL_CRASH = ("NSInvalidArgumentException", "libmetal_plugin", "metal_plugin", "MPSGraph", "MTLCompiler")
 _PLUGIN = ("symbol not found", "libmetal_plugin", "tensorflow-plugins", "pluggable")
 
 
@@ -500,12 +504,15 @@ def check_tf_runs(c: _Context) -> list[Finding]:
     if stage.get("signal") or (stage.get("ran") and not tf):
         whole = (stage.get("stderr_tail") or "")
         evidence = f"the interpreter died ({stage.get('signal') or 'exit ' + str(stage.get('returncode'))}); last stderr: {tail or '(none)'}"
-        if "NSInvalidArgumentException" in whole or "metal" in whole.lower():
+        if any(marker in whole for marker in _METAL_CRASH):
             return [Finding("metal-crash", "error", "TensorFlow crashed in the Metal plugin (the kernel-dies-during-fit failure)", evidence,
                             f"install the pair the catalog lists together: {c.install_tf_command()}")]
         if stage.get("signal") == "SIGILL" and c.probe.machine == "x86_64":
             return [Finding("tf-import", "error", "TensorFlow crashed with an illegal instruction (x86_64 build needs AVX)", evidence, FIX_MINIFORGE)]
-        return [Finding("tf-import", "error", "TensorFlow crashed the interpreter", evidence, f"reinstall from the lock: {FIX_BOOTSTRAP}")]
+        fix = f"reinstall from the lock: {FIX_BOOTSTRAP}"
+        if c.probe.distribution("tensorflow-metal") is not None:
+            fix += f"; a crash on import is often the Metal plugin: {c.install_tf_command()}"
+        return [Finding("tf-import", "error", "TensorFlow crashed the interpreter", evidence, fix)]
     if stage.get("error"):
         return [Finding("tf-import", "error", "could not run the TensorFlow check", _short(stage["error"]), "check that the interpreter can start itself (sys.executable)")]
     if tf.get("import_ok"):
