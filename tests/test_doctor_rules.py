@@ -368,3 +368,19 @@ def test_parse_lock_refuses_what_is_not_a_lock(text):
         parse_lock(text)
     assert error.value.exit_code == 2 and "conda-lock.yml" in error.value.message
 
+
+
+def test_a_crash_without_metal_markers_is_not_blamed_on_metal():
+    result = probe("metal-mismatch-crash")
+    result["tensorflow"].update(signal="SIGSEGV", returncode=-11, stderr_tail="Metal device set to: Apple M1\nSegmentation fault: 11\n")
+    found = by_check(result)
+    assert "metal-crash" not in found
+    assert found["tf-import"].severity == "error" and "SIGSEGV" in found["tf-import"].evidence
+    assert f"tensorflow-metal=={LINE.metal}" in found["tf-import"].fix  # metal is installed: the pair is the likely fix
+
+
+def test_tensorflow_importable_without_a_distribution_is_a_warning():
+    result = probe("healthy")
+    result["distributions"] = [d for d in result["distributions"] if d["name"] != "tensorflow-macos"]
+    finding = by_check(result)["tensorflow"]
+    assert finding.severity == "warning" and "tensorflow 2.6.0 from" in finding.evidence
