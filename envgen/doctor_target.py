@@ -144,7 +144,7 @@ def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
     with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as child:
         try:
             out, err = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # the timeout, and Ctrl-C (its own session does not get the terminal's SIGINT)
             try:
                 os.killpg(child.pid, signal.SIGKILL)
             except ProcessLookupError:
