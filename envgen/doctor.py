@@ -125,7 +125,7 @@ class Probe:
 
     raw: Mapping
 
-    def _get(self, *path: str, default=None):
+    def value(self, *path: str, default=None):
         value = self.raw
         for key in path:
             if not isinstance(value, Mapping) or key not in value:
@@ -135,15 +135,16 @@ class Probe:
 
     @property
     def system(self) -> str:
-        return self._get("machine", "system", default="") or ""
+        return self.value("machine", "system", default="") or ""
 
     @property
     def machine(self) -> str:
-        return self._get("machine", "machine", default="") or ""
+        return self.value("machine", "machine", default="") or ""
 
     @property
     def mac_ver(self) -> str:
-        return self._get("machine", "mac_ver", default="") or ""
+        """The macOS version, from the kernel when the probe could ask (mac_ver() may say 10.16 on macOS 11+)."""
+        return self.value("machine", "os_product_version", default="") or self.value("machine", "mac_ver", default="") or ""
 
     @property
     def is_mac(self) -> bool:
@@ -151,16 +152,16 @@ class Probe:
 
     @property
     def translated(self) -> bool:
-        return str(self._get("machine", "proc_translated", default="")).strip() == "1"
+        return str(self.value("machine", "proc_translated", default="")).strip() == "1"
 
     @property
     def apple_silicon(self) -> bool:
         """Apple Silicon hardware, also when this Python is an x86_64 binary under Rosetta."""
-        return self.is_mac and (str(self._get("machine", "hw_arm64", default="")).strip() == "1" or self.machine == "arm64" or self.translated)
+        return self.is_mac and (str(self.value("machine", "hw_arm64", default="")).strip() == "1" or self.machine == "arm64" or self.translated)
 
     @property
     def python_version(self) -> str:
-        return self._get("python", "version", default="") or ""
+        return self.value("python", "version", default="") or ""
 
     @property
     def python_minor(self) -> str:
@@ -168,15 +169,15 @@ class Probe:
 
     @property
     def prefix(self) -> str:
-        return self._get("python", "prefix", default="") or ""
+        return self.value("python", "prefix", default="") or ""
 
     @property
     def is_conda_env(self) -> bool:
-        return bool(self._get("conda", "is_conda_env", default=False))
+        return bool(self.value("conda", "is_conda_env", default=False))
 
     @property
     def conda_records(self) -> tuple[Mapping, ...]:
-        return tuple(r for r in self._get("conda", "records", default=[]) or [] if isinstance(r, Mapping))
+        return tuple(r for r in self.value("conda", "records", default=[]) or [] if isinstance(r, Mapping))
 
     def conda_record(self, name: str) -> Mapping | None:
         for record in self.conda_records:
@@ -186,7 +187,7 @@ class Probe:
 
     @property
     def distributions(self) -> tuple[Mapping, ...]:
-        return tuple(d for d in self._get("distributions", default=[]) or [] if isinstance(d, Mapping) and d.get("name"))
+        return tuple(d for d in self.value("distributions", default=[]) or [] if isinstance(d, Mapping) and d.get("name"))
 
     def distribution(self, name: str) -> Mapping | None:
         wanted = canonicalize_name(name)
@@ -201,7 +202,7 @@ class Probe:
 
     @property
     def tf_stage(self) -> Mapping:
-        return self._get("tensorflow", default={}) or {}
+        return self.value("tensorflow", default={}) or {}
 
     @property
     def tf(self) -> Mapping:
@@ -211,7 +212,7 @@ class Probe:
     @property
     def platform(self) -> str:
         """The conda platform of this environment (its python's subdir if conda says, else from the machine)."""
-        subdir = self._get("conda", "python_subdir")
+        subdir = self.value("conda", "python_subdir")
         if subdir:
             return subdir
         arm = self.machine in ("arm64", "aarch64")
@@ -315,11 +316,11 @@ def check_os(c: _Context) -> list[Finding]:
     if not p.is_mac:
         return [Finding(
             "macos", "error", "not macOS: TensorFlow's Metal GPU support exists only on macOS",
-            f"OS: {p.system or 'unknown'} {c.probe._get('machine', 'release', default='')} ({p.machine or '?'})".strip(),
+            f"OS: {p.system or 'unknown'} {c.probe.value('machine', 'release', default='')} ({p.machine or '?'})".strip(),
             "run the environment on an Apple Silicon Mac; on this machine use CPU TensorFlow (`envgen new NAME --tf X --no-metal --platform linux-64`)",
         )]
     line = c.line
-    if line and p.mac_ver:
+    if line and p.mac_ver and p.mac_ver != "10.16":  # 10.16: an old-SDK Python's view of macOS 11 or later
         try:
             too_old = Version(p.mac_ver) < Version(line.min_macos)
         except InvalidVersion:
@@ -336,7 +337,7 @@ def check_os(c: _Context) -> list[Finding]:
 def check_hardware(c: _Context) -> list[Finding]:
     p = c.probe
     if p.apple_silicon:
-        return [Finding("apple-silicon", "ok", "Apple Silicon hardware", f"hw.optional.arm64 = {p._get('machine', 'hw_arm64', default='?')}")]
+        return [Finding("apple-silicon", "ok", "Apple Silicon hardware", f"hw.optional.arm64 = {p.value('machine', 'hw_arm64', default='?')}")]
     if not p.is_mac:
         return [Finding(
             "apple-silicon", "error", "not Apple Silicon: no Metal GPU for TensorFlow on this machine",
@@ -345,7 +346,7 @@ def check_hardware(c: _Context) -> list[Finding]:
         )]
     return [Finding(
         "apple-silicon", "warning", "Intel Mac: envgen's environments target Apple Silicon",
-        f"platform.machine() = {p.machine}, hw.optional.arm64 = {p._get('machine', 'hw_arm64', default='?')}",
+        f"platform.machine() = {p.machine}, hw.optional.arm64 = {p.value('machine', 'hw_arm64', default='?')}",
         "tensorflow-metal shipped x86_64 wheels (AMD GPUs) only up to 1.0.0; expect CPU-only TensorFlow here",
     )]
 
@@ -355,10 +356,10 @@ def check_rosetta(c: _Context) -> list[Finding]:
     if not p.is_mac or not p.apple_silicon:
         return []
     if p.machine == "arm64" and not p.translated:
-        return [Finding("python-arch", "ok", "native arm64 Python", f"platform.machine() = arm64, sysctl.proc_translated = {p._get('machine', 'proc_translated', default='?')}")]
+        return [Finding("python-arch", "ok", "native arm64 Python", f"platform.machine() = arm64, sysctl.proc_translated = {p.value('machine', 'proc_translated', default='?')}")]
     return [Finding(
         "python-arch", "error", "Python is an x86_64 binary running under Rosetta: slow, and no Metal GPU",
-        f"platform.machine() = {p.machine}, sysctl.proc_translated = {p._get('machine', 'proc_translated', default='?')}",
+        f"platform.machine() = {p.machine}, sysctl.proc_translated = {p.value('machine', 'proc_translated', default='?')}",
         FIX_MINIFORGE,
     )]
 
@@ -371,9 +372,9 @@ def check_conda_platform(c: _Context) -> list[Finding]:
             f"no conda-meta/ in {p.prefix or '?'} (a venv or a system Python)",
             "create the environment with conda from conda-forge: `envgen new NAME --tf X`, then ./bootstrap.sh",
         )]
-    subdir = p._get("conda", "python_subdir") or "unknown"
-    base_subdir = p._get("conda", "base_python_subdir")
-    base = p._get("conda", "base")
+    subdir = p.value("conda", "python_subdir") or "unknown"
+    base_subdir = p.value("conda", "base_python_subdir")
+    base = p.value("conda", "base")
     if p.apple_silicon and "osx-64" in (subdir, base_subdir):
         where = [f"env python from {subdir}"]
         if base:

@@ -51,6 +51,8 @@ def _machine():
         "release": uname.release,
         "machine": platform.machine(),
         "mac_ver": mac,
+        # platform.mac_ver() says 10.16 in a Python built against an SDK older than macOS 11; the kernel knows better.
+        "os_product_version": _sysctl("kern.osproductversion") if uname.system == "Darwin" else None,
         # 1 when this process is an x86_64 binary translated by Rosetta 2, 0 when native, None when unknown.
         "proc_translated": _sysctl("sysctl.proc_translated") if uname.system == "Darwin" else None,
         # 1 on Apple Silicon hardware, even when asked from a translated process.

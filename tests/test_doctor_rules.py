@@ -242,9 +242,17 @@ def test_not_macos_recorded_on_this_machine():
 
 def test_macos_older_than_the_line_needs():
     result = probe("healthy")
-    result["machine"]["mac_ver"] = "10.15.7"
+    result["machine"].update(mac_ver="10.15.7", os_product_version="10.15.7")
     finding = by_check(result)["macos"]
     assert finding.severity == "error" and LINE.min_macos in finding.fix
+
+
+def test_macos_version_from_the_kernel_beats_an_old_sdk_python_saying_10_16():
+    result = probe("healthy")
+    result["machine"].update(mac_ver="10.16", os_product_version="13.4.1")
+    assert by_check(result)["macos"].evidence == "macOS 13.4.1"
+    result["machine"].update(os_product_version=None)
+    assert by_check(result)["macos"].severity == "ok"  # 10.16 is no version to compare with
 
 
 def test_a_hanging_tensorflow_stage_is_an_error_not_a_crash():
