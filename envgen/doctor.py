@@ -546,6 +546,15 @@ def check_tf_line(c: _Context) -> list[Finding]:
     )]
 
 
+def _unpinned_create(p: Probe) -> str:
+    """'; created by: conda create -n tf python' when conda's history shows Python asked for without a version."""
+    for command in p.value("conda", "history_cmds", default=[]) or []:
+        words = str(command).split()
+        if "create" in words and any(w == "python" for w in words):
+            return f"; created by: {_short(command, 120)}"
+    return ""
+
+
 def check_python(c: _Context) -> list[Finding]:
     p = c.probe
     minor = p.python_minor
@@ -557,7 +566,7 @@ def check_python(c: _Context) -> list[Finding]:
             return [Finding("python-version", "ok", "Python supported by the TensorFlow line", f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(line.pythons)}")]
         return [Finding(
             "python-version", "error", f"Python {minor} is not supported by TensorFlow {line.tf} (the ResolvePackageNotFound: tensorflow-deps failure)",
-            f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(line.pythons)}",
+            f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(line.pythons)}{_unpinned_create(p)}",
             f"recreate the environment with a pinned Python: conda create -n NAME -c conda-forge python={line.default_python} (envgen.toml: environment.python = \"{line.default_python}\")",
         )]
     if not c.line_known:
@@ -568,7 +577,7 @@ def check_python(c: _Context) -> list[Finding]:
     every = sorted({py for line in c.catalog.lines for py in line.pythons}, key=Version)
     return [Finding(
         "python-version", "error", f"Python {minor} is supported by no TensorFlow line envgen knows (an unpinned Python: ResolvePackageNotFound)",
-        f"Python {p.python_version}; catalog Pythons: {', '.join(every)}",
+        f"Python {p.python_version}; catalog Pythons: {', '.join(every)}{_unpinned_create(p)}",
         f"create the environment with a pinned Python, e.g. conda create -n NAME -c conda-forge python={every[-1] if every else '3.9'}",
     )]
 

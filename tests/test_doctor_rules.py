@@ -79,6 +79,7 @@ def test_unpinned_python_against_the_project_line():
     finding = found["python-version"]
     assert finding.severity == "error"
     assert "3.13.1" in finding.evidence and ", ".join(LINE.pythons) in finding.evidence
+    assert finding.evidence.endswith("created by: /Users/ana/miniforge3/bin/conda create -n tf python")
     assert f"python={LINE.default_python}" in finding.fix
     assert found["project-python"].severity == "error"
 
