@@ -521,9 +521,13 @@ def check_tf_runs(c: _Context) -> list[Finding]:
     error = tf.get("import_error") or "unknown error"
     lowered = error.lower()
     if any(marker in lowered for marker in _PLUGIN):
+        symbol = re.search(r"Symbol not found: \(?([^\s)]+)", error)
+        library = re.search(r"dlopen\(([^,)]+)", error)
+        evidence = (f"{library.group(1).rsplit('/', 1)[-1] if library else 'plugin'}: Symbol not found: {symbol.group(1)}"
+                    if symbol else _short(error, 200))
         return [Finding(
             "metal-plugin", "error", "the Metal plugin failed to load: tensorflow-metal was built against another TensorFlow",
-            _short(error), f"install the pair the catalog lists together: {c.install_tf_command()}",
+            evidence, f"install the pair the catalog lists together: {c.install_tf_command()}",
         )]
     if any(marker in lowered for marker in _NUMPY_ABI):
         return [Finding(

@@ -140,7 +140,7 @@ def test_symbol_not_found_when_the_plugin_loads():
     found = by_check(probe("symbol-not-found"))
     plugin = found["metal-plugin"]
     assert plugin.severity == "error"
-    assert "Symbol not found" in plugin.evidence
+    assert plugin.evidence == "libmetal_plugin.dylib: Symbol not found: __ZN10tensorflow16TensorShapeProtoC1ERKS0_"
     assert f"pip install {LINE.package}=={LINE.version} tensorflow-metal=={LINE.metal}" in plugin.fix
     assert found["metal-pair"].severity == "error"
     assert "tf-import" not in found  # classified, not reported twice
