@@ -380,3 +380,36 @@ def test_bootstrap_is_executable_in_new_project(tmp_path):
     assert os.access(project / "bootstrap.sh", os.X_OK)
     assert (project / "scripts" / "verify_gpu.py").is_file()
     assert (project / ".github" / "workflows" / "verify.yml").is_file()
+
+
+def test_install_micromamba_refuses_a_download_with_the_wrong_sha256(tmp_path, mac):
+    project = make_project(tmp_path)
+    body = tmp_path / "not-micromamba"
+    body.write_text("#!/bin/sh\necho I should never run >>\"$FAKEMAC_LOG\"\n")
+    mac.env["PATH"] = f"{FAKEMAC / 'bin'}:/usr/bin:/bin"
+    result = mac.run(project, "--install-micromamba", FAKEMAC_CURL_BODY=str(body))
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "sha256" in result.stderr and "never run" in result.stderr
+    assert not (project / ".micromamba" / "bin" / "micromamba").exists()
+    assert not (project / ".micromamba" / "bin" / "micromamba.partial").exists()
+    assert "I should never run" not in mac.log.read_text()
+    assert any("releases/download/2.0.5-0/micromamba-osx-arm64" in c for c in mac.calls())
+
+
+def test_install_micromamba_uses_a_checked_download(tmp_path, mac):
+    project = make_project(tmp_path)
+    body = FAKEMAC / "conda" / "conda"  # the fake front end plays the downloaded micromamba
+    script = project / "bootstrap.sh"
+    text = script.read_text()
+    assert re.search(r'^MICROMAMBA_SHA256="[0-9a-f]{64}"$', text, re.MULTILINE)
+    script.write_text(re.sub(r'^MICROMAMBA_SHA256=".*"$', f'MICROMAMBA_SHA256="{_sha(body)}"', text, flags=re.MULTILINE))
+    mac.env["PATH"] = f"{FAKEMAC / 'bin'}:/usr/bin:/bin"
+    result = mac.run(project, "--install-micromamba", "--no-verify", FAKEMAC_CURL_BODY=str(body))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / ".micromamba" / "bin" / "micromamba").is_file()
+    assert "conda: create -y -n demo --file conda-osx-arm64.lock" in mac.calls()
+    assert "micromamba activate demo" in result.stdout
+    # a second run finds the project-local micromamba and downloads nothing
+    downloads = len([c for c in mac.calls() if c.startswith("curl:")])
+    assert mac.run(project, "--no-verify").returncode == 0
+    assert len([c for c in mac.calls() if c.startswith("curl:")]) == downloads
