@@ -173,9 +173,9 @@ class Release:
     def is_prerelease(self) -> bool:
         return self.parsed.is_prerelease
 
-    def wheels_for(self, python: str, platform: str, macos: str | None = None) -> tuple[DistFile, ...]:
+    def wheels_for(self, python: str, platform: str, macos: str | None = None, *, include_yanked: bool = False) -> tuple[DistFile, ...]:
         """The wheels of this release that install on the given Python and platform."""
-        return tuple(f for f in self.files if f.installs_on(python, platform, macos) and not f.yanked)
+        return tuple(f for f in self.files if f.installs_on(python, platform, macos) and (include_yanked or not f.yanked))
 
     def pythons_for(self, platform: str, candidates: Iterable[str]) -> tuple[str, ...]:
         """Which of the candidate Pythons have a wheel for this platform."""

@@ -62,7 +62,7 @@ status = "verified"
 """
 
 
-def test_catalog():
+def make_test_catalog():
     return parse_catalog(TEST_CATALOG_TEXT)
 
 
