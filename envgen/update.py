@@ -244,9 +244,12 @@ def _tf_lines_by_first_upload(releases: Mapping[str, Releases], python_candidate
     return found
 
 
-def infer_pairs(current: Current, catalog: Catalog, releases: Mapping[str, Releases], *, pre: bool = False,
+def infer_pairs(catalog: Catalog, releases: Mapping[str, Releases], *, python: str, pre: bool = False,
                 include_yanked: bool = False, skipped: list[str] | None = None) -> tuple[Pair, ...]:
-    """Metal releases newer than any the catalog knows, each paired with the TF line released just before it."""
+    """Metal releases newer than any the catalog knows, each paired with the TF line released just before it.
+
+    ``python`` is the Python the pair should preferably run on (the project's).
+    """
     skipped = skipped if skipped is not None else []
     metal_releases = releases.get(METAL)
     if metal_releases is None:
@@ -286,10 +289,10 @@ def infer_pairs(current: Current, catalog: Catalog, releases: Mapping[str, Relea
         metal_pythons = release.pythons_for(ARM64, pythons)
         tf_pythons = tf.pythons_for(ARM64, pythons)
         common = [p for p in metal_pythons if p in tf_pythons]
-        python = current.python if current.python in common else (common[-1] if common else current.python)
+        chosen = python if python in common else (common[-1] if common else python)
         days = (uploaded - tf.upload_time).total_seconds() / 86400  # type: ignore[operator]
-        metal_wheel = next(iter(release.wheels_for(python, ARM64)), None)
-        tf_wheel = next(iter(tf.wheels_for(python, ARM64)), None)
+        metal_wheel = next(iter(release.wheels_for(chosen, ARM64)), None)
+        tf_wheel = next(iter(tf.wheels_for(chosen, ARM64)), None)
         evidence = (
             f"{METAL} {release.version} uploaded {uploaded:%Y-%m-%d}; {package} {tf.version} uploaded {tf.upload_time:%Y-%m-%d} "
             f"({days:.0f} days before); TF {minor[0]}.{minor[1]} is the newest line released before it",
@@ -297,10 +300,10 @@ def infer_pairs(current: Current, catalog: Catalog, releases: Mapping[str, Relea
             + (f" ({metal_wheel.tags.tag_text})" if metal_wheel and metal_wheel.tags else ""),
             f"{package} {tf.version} wheels: Python {', '.join(tf_pythons) or 'none'} on osx-arm64"
             + (f" ({tf_wheel.tags.tag_text})" if tf_wheel and tf_wheel.tags else ""),
-            f"usable with the project's Python {current.python}: {'yes' if current.python in common else 'no'}",
+            f"usable with Python {python}: {'yes' if python in common else 'no'}",
         )
         wheels = tuple(w.filename for w in (tf_wheel, metal_wheel) if w is not None)
-        pairs.append(Pair(package, tf.version, release.version, python, f"{minor[0]}.{minor[1]}", "inferred", evidence, wheels))
+        pairs.append(Pair(package, tf.version, release.version, chosen, f"{minor[0]}.{minor[1]}", "inferred", evidence, wheels))
     return tuple(pairs)
 
 
@@ -348,7 +351,7 @@ def find_updates(spec: SpecLike, catalog: Catalog, releases: Mapping[str, Releas
     proposal = same
     if allow_python_change and python_change is not None:
         proposal, python_change = python_change, None
-    inferred = () if within_line or not current.metal else infer_pairs(current, catalog, releases, pre=pre,
+    inferred = () if within_line or not current.metal else infer_pairs(catalog, releases, python=current.python, pre=pre,
                                                                        include_yanked=include_yanked, skipped=skipped)
     changes = spec_changes(spec, catalog, proposal) if proposal is not None else ()
     return UpdateReport(current, proposal, python_change, inferred, tuple(dict.fromkeys(skipped)), tuple(warnings), changes)

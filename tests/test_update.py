@@ -75,7 +75,7 @@ def test_new_metal_release_outside_the_catalog_is_an_inferred_pair_with_evidence
     assert (inferred.tf_package, inferred.tf_version, inferred.line) == ("tensorflow", "2.20.0", "2.20")
     assert "tensorflow 2.20.0 uploaded 2025-08-13 (7 days before)" in inferred.evidence[0]
     assert "cp39 macosx 12.0 arm64" in inferred.evidence[1]
-    assert inferred.evidence[-1] == "usable with the project's Python 3.9: yes"
+    assert inferred.evidence[-1] == "usable with Python 3.9: yes"
 
 
 def test_pre_releases_are_skipped_unless_asked_for():
