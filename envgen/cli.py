@@ -7,8 +7,11 @@ Every EnvgenError becomes one line on stderr and its exit code; Ctrl-C exits 130
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import typer
 
@@ -47,16 +50,37 @@ def build_app() -> tuple[typer.Typer, typer.Typer]:
     return app, catalog_app
 
 
+class Interrupted(BaseException):
+    """Ctrl-C. Not a KeyboardInterrupt: typer turns those into a silent exit 130 before we can say anything."""
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+@contextmanager
+def _sigint_raises_interrupted() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this)."""
     app, _ = build_app()
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=list(argv) if argv is not None else None, prog_name="envgen", standalone_mode=False)
+        with _sigint_raises_interrupted():
+            result = command.main(args=list(argv) if argv is not None else None, prog_name="envgen", standalone_mode=False)
     except EnvgenError as error:
         typer.echo(f"envgen: error: {error.one_line()}", err=True)
         return error.exit_code
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt, Interrupted):
         typer.echo("envgen: interrupted", err=True)
         return EXIT_INTERRUPTED
     except typer.TyperException as error:
