@@ -14,6 +14,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from envgen.catalog import Line
+
+METAL = "tensorflow-metal"
+_RESOLVED = re.compile(r" \(resolved [^)]*\)")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*(\\)?$")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _WHEEL = re.compile(r"^#\s+wheel\s+(\S+)\s+(\S+)\s+sha256:([0-9a-f]{64})$")
@@ -103,6 +107,34 @@ def parse_pin_set(text: str, path: Path = Path("<text>")) -> PinSet:
     return PinSet(Path(path), tuple(fields), tuple(pins), tuple(wheels), tuple(sdists))
 
 
+def line_fields(line: Line) -> dict[str, str]:
+    """The header fields a pin set made from this catalog line carries (``refresh`` writes them)."""
+    return {
+        "line": line.tf,
+        "status": line.status,
+        "tensorflow": f"{line.package}=={line.version}",
+        "metal": f"{METAL}=={line.metal}" if line.metal else "none",
+        "caps": "; ".join(f"{name}{spec}" for name, spec in line.pip_caps) or "none",
+        "conda": "; ".join(f"{name}{spec}" for name, spec in line.conda) or "none",
+    }
+
+
+def stale_fields(pin_set: PinSet, line: Line) -> list[str]:
+    """How a pin set's header differs from the catalog line it claims to be made from (empty: current)."""
+    found = {key: pin_set.field(key) for key in line_fields(line)}
+    found["conda"] = _RESOLVED.sub("", found["conda"])  # "numpy>=1.19.5,<1.20 (resolved 1.19.5)"
+    return [f"{key}: {found[key] or '(missing)'} in the pin set, {value} in the catalog"
+            for key, value in line_fields(line).items() if found[key] != value]
+
+
+def current_pin_set(line: Line, python: str, directory: Path | None = None) -> PinSet | None:
+    """The line's pin set for this Python when one exists and was made from the line as it is now."""
+    pin_set = read_pin_set(line.tf, python, directory)
+    if pin_set is None or stale_fields(pin_set, line):
+        return None
+    return pin_set
+
+
 def read_pin_set(line_tf: str, python: str, directory: Path | None = None) -> PinSet | None:
     """The pin set for a catalog line and Python, or None when ``locks/`` has none."""
     path = (directory or locks_dir()) / pin_set_name(line_tf, python)
@@ -111,11 +143,14 @@ def read_pin_set(line_tf: str, python: str, directory: Path | None = None) -> Pi
     return parse_pin_set(path.read_text(encoding="utf-8"), path)
 
 
-def pinned_requirements(line_tf: str, python: str) -> list[str] | None:
+def pinned_requirements(line: Line, python: str, directory: Path | None = None) -> list[str] | None:
     """Exact ``name==version`` pip pins known to resolve for this line and Python (osx-arm64), or None.
 
-    The list holds the whole pip closure, TensorFlow and tensorflow-metal included, and never a
-    package the catalog leaves to conda.
+    The list holds the whole pip closure, TensorFlow and tensorflow-metal first, and never a
+    package the catalog leaves to conda. None when ``locks/`` has no current set for them.
     """
-    pin_set = read_pin_set(line_tf, python)
-    return pin_set.requirements() if pin_set is not None else None
+    pin_set = current_pin_set(line, python, directory)
+    if pin_set is None:
+        return None
+    first = (canonicalize_name(line.package), METAL)
+    return sorted(pin_set.requirements(), key=lambda r: (first.index(r.split("==")[0]) if r.split("==")[0] in first else 2))

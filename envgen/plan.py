@@ -12,6 +12,7 @@ from packaging.version import Version
 
 from envgen.catalog import Catalog, Line
 from envgen.errors import CatalogError, SpecError
+from envgen.pinsets import pin_set_name, pinned_requirements
 from envgen.spec import ProjectSpec
 
 METAL_PLATFORM = "osx-arm64"
@@ -44,6 +45,7 @@ class Plan:
     conda_specs: tuple[str, ...]
     pip_requirements: tuple[PipRequirement, ...]
     min_macos: str
+    pin_set: str = ""  # the locks/ file the pip pins come from, when they are its exact closure
 
     @property
     def name(self) -> str:
@@ -137,8 +139,13 @@ def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
     return tuple(specs)
 
 
-def _pip_requirements(spec: ProjectSpec, line: Line, tf_version: str, metal: str) -> tuple[PipRequirement, ...]:
+def _pip_requirements(spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str) -> tuple[tuple[PipRequirement, ...], str]:
+    """The pip section, and the locks/ pin set it was taken from ("" when it is the line's caps)."""
     platforms = spec.platforms
+    exact = _pinned_closure(spec, line, tf_version, metal, python)
+    if exact is not None:
+        requirements, pin_set = exact
+        return tuple(PipRequirement(r) for r in requirements), pin_set
     requirements: list[PipRequirement] = []
     if len(platforms) == 1 or all(p == METAL_PLATFORM for p in platforms):
         only = platforms[0]
@@ -154,7 +161,24 @@ def _pip_requirements(spec: ProjectSpec, line: Line, tf_version: str, metal: str
             requirements.append(PipRequirement(f"tensorflow-metal=={metal}", (METAL_PLATFORM,)))
     requirements += [PipRequirement(f"{name}{cap}") for name, cap in line.pip_caps]
     requirements += [PipRequirement(extra) for extra in spec.pip_packages]
-    return tuple(requirements)
+    return tuple(requirements), ""
+
+
+def _pinned_closure(spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str) -> tuple[list[str], str] | None:
+    """envgen's known-good pip closure from locks/, when it is exactly this project's pip side.
+
+    Only for the plain case the set was resolved for: osx-arm64 alone, the line's own TF and
+    metal releases, and no extra pip packages (exact pins could conflict with what those need;
+    then the caps apply and the lock resolves the rest).
+    """
+    if tuple(spec.platforms) != (METAL_PLATFORM,) or spec.pip_packages:
+        return None
+    if tf_version != line.version or metal != line.metal:
+        return None
+    requirements = pinned_requirements(line, python)
+    if requirements is None:
+        return None
+    return requirements, pin_set_name(line.tf, python)
 
 
 def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
@@ -172,6 +196,7 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
             )
     python = _resolve_python(spec, line)
     metal = _resolve_metal(spec, line)
+    pip_requirements, pin_set = _pip_requirements(spec, line, tf_version, metal, python)
     return Plan(
         spec=spec,
         line=line,
@@ -182,6 +207,7 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
         platforms=tuple(sorted(spec.platforms, key=lambda p: (p != METAL_PLATFORM, p))),
         channels=tuple(spec.channels),
         conda_specs=_conda_specs(spec, line, python),
-        pip_requirements=_pip_requirements(spec, line, tf_version, metal),
+        pip_requirements=pip_requirements,
         min_macos=str(max(Version(line.min_macos), Version("11.0"))),
+        pin_set=pin_set,
     )

@@ -28,7 +28,7 @@ from packaging.version import Version
 from envgen.atomic import atomic_write
 from envgen.catalog import Catalog, Line
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.pinsets import locks_dir, pin_set_name
+from envgen.pinsets import line_fields, locks_dir, pin_set_name
 from envgen.pypi import DEFAULT_BASE_URL, Releases, Repository, fetch_all
 from envgen.update import METAL, PACKAGES, TF_PACKAGES, Pair, infer_pairs
 
@@ -295,7 +295,7 @@ def render_pin_set(line: Line, python: str, resolved: _Resolved, files: list[tup
     """The text of one locks/ file: envgen's header, then pip requirements with hashes."""
     conda = dict(resolved.conda_versions)
     conda_text = "; ".join(f"{name}{spec} (resolved {conda.get(canonicalize_name(name), '?')})" for name, spec in line.conda) or "none"
-    caps = "; ".join(f"{name}{spec}" for name, spec in line.pip_caps) or "none"
+    fields = line_fields(line)
     metal = f" + {METAL} {line.metal}" if line.metal else ""
     header = [
         f"# envgen pin set for catalog line {line.tf}: {line.package} {line.version}{metal} on Python {python}, {PLATFORM}.",
@@ -304,10 +304,10 @@ def render_pin_set(line: Line, python: str, resolved: _Resolved, files: list[tup
         f"#   line: {line.tf}",
         f"#   python: {python}",
         f"#   platform: {PLATFORM} ({UV_PLATFORM}, macOS {line.min_macos})",
-        f"#   status: {line.status}",
-        f"#   tensorflow: {line.package}=={line.version}",
-        f"#   metal: {METAL + '==' + line.metal if line.metal else 'none'}",
-        f"#   caps: {caps}",
+        f"#   status: {fields['status']}",
+        f"#   tensorflow: {fields['tensorflow']}",
+        f"#   metal: {fields['metal']}",
+        f"#   caps: {fields['caps']}",
         f"#   conda: {conda_text}",
         f"#   from-source: {', '.join(resolved.from_source) or 'none'}",
         f"#   resolver: uv {resolved.uv_version}: {' '.join(resolved.argv)}",
