@@ -137,7 +137,33 @@ def _parse_line(raw: dict, index: int) -> Line:
         raise CatalogError(f"catalog: {where}: {bad}") from None
     if line.metal and not line.metal_accepts(line.metal):
         raise CatalogError(f"catalog: {where} metal {line.metal} outside its metal_range")
+    if bool(line.metal) != bool(line.metal_range):
+        # metal = "" is how a line with no working plugin release is written; a range without a pair is a typo.
+        raise CatalogError(f"catalog: {where} metal and metal_range must both be set, or both be \"\" (no working tensorflow-metal release)")
+    facts = _fact_keys(line)
+    unknown_inferred = sorted(set(line.inferred) - facts)
+    if unknown_inferred:
+        raise CatalogError(f"catalog: {where} inferred names unknown facts {unknown_inferred}", f"use some of {sorted(facts)}")
+    unknown_sources = sorted(set(dict(line.sources)) - facts)
+    if unknown_sources:
+        raise CatalogError(f"catalog: {where} sources names unknown facts {unknown_sources}", f"use some of {sorted(facts)}")
+    if (line.status == "inferred") != bool(line.inferred):
+        raise CatalogError(f"catalog: {where} status {line.status!r} disagrees with inferred {list(line.inferred)}",
+                           'status is "inferred" exactly when some fact is listed in inferred')
     return line
+
+
+def _fact_keys(line: Line) -> set[str]:
+    """The facts of a line that ``sources`` and ``inferred`` may name."""
+    facts = {"package", "versions", "metal", "metal_range", "pythons", "min_macos", "platforms"}
+    facts |= {f"conda.{name}" for name, _ in line.conda}
+    facts |= {f"pip_caps.{name}" for name, _ in line.pip_caps}
+    return facts
+
+
+def fact_keys(line: Line) -> tuple[str, ...]:
+    """Every fact of a line, sorted: each needs a source (tests/test_catalog_facts.py holds the catalog to that)."""
+    return tuple(sorted(_fact_keys(line)))
 
 
 def parse_catalog(text: str) -> Catalog:

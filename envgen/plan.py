@@ -107,7 +107,7 @@ def _resolve_metal(spec: ProjectSpec, line: Line) -> str:
     if spec.metal is True:
         if not line.metal:
             raise SpecError(
-                f"TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
+                f"tensorflow.metal = true, but TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
                 "set tensorflow.metal = false (CPU only), or pick a line with a Metal pairing (see `envgen matrix`)",
             )
         return line.metal
