@@ -108,7 +108,8 @@ class DistFile:
         """Whether this file installs on Python ``major.minor``."""
         if self.requires_python:
             try:
-                if Version(f"{python}.0") not in SpecifierSet(self.requires_python):
+                # a conda env's "python 3.9.*" is the newest 3.9 patch: "!=3.9.0,!=3.9.1" still admits it
+                if Version(f"{python}.99") not in SpecifierSet(self.requires_python):
                     return False
             except (InvalidSpecifier, InvalidVersion):
                 pass  # a malformed Requires-Python is ignored by pip too

@@ -70,6 +70,17 @@ def test_recorded_json_answer_yields_releases_with_times_tags_and_hashes():
     assert by_version["1.2.0"].pythons_for("osx-arm64", ["3.8", "3.9", "3.12"]) == ("3.9", "3.12")
 
 
+def test_requires_python_excluding_early_patches_still_admits_the_minor():
+    """cryptography 47 says '!=3.9.0,!=3.9.1,>=3.8': a conda env's newest 3.9 patch installs it."""
+    from envgen.pypi import _dist_file
+
+    wheel = _dist_file("cryptography-47.0.0-cp38-abi3-macosx_10_9_universal2.whl", url="", sha256="0" * 64, size=1,
+                       requires_python="!=3.9.0,!=3.9.1,>=3.8", upload_time=None, yanked=False, yanked_reason=None)
+    assert wheel.installs_on("3.9", "osx-arm64", "12.0")
+    assert not _dist_file("x-1-py3-none-any.whl", url="", sha256="0" * 64, size=1, requires_python="<3.9.5",
+                          upload_time=None, yanked=False, yanked_reason=None).supports_python("3.9")
+
+
 def test_simple_api_answer_agrees_with_json_api():
     from_json = {r.version: {f.sha256 for f in r.files} for r in parse_json_api("tensorflow-metal", (RECORDED / "tensorflow-metal.json").read_bytes())}
     from_simple = {r.version: {f.sha256 for f in r.files} for r in parse_simple_api("tensorflow-metal", json.dumps(recorded_simple("tensorflow-metal")).encode())}
