@@ -82,9 +82,12 @@ def compare_catalog(catalog: Catalog, releases: Mapping[str, Releases]) -> Refre
             reason = f": {release.yanked_reason}" if release.yanked_reason else ""
             findings.append(Finding("yanked", package, version, f"named by the catalog and yanked on PyPI{reason}"))
     metal = releases.get(METAL)
+    oldest_paired = min((Version(line.metal) for line in catalog.lines if line.metal), default=Version("0"))
     for release in metal.usable() if metal else ():
         if any(line.metal_range and line.metal_accepts(release.version) for line in catalog.lines):
             continue
+        if release.parsed < oldest_paired:
+            continue  # a release the catalog's oldest line already moved past: not news
         findings.append(Finding("new-metal", METAL, release.version,
                                 f"uploaded {release.upload_time:%Y-%m-%d}, wheels for Python {', '.join(_arm64_pythons(release)) or 'none'} "
                                 "on osx-arm64; in no catalog line's metal_range" if release.upload_time else "in no catalog line's metal_range"))
