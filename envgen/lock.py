@@ -211,23 +211,39 @@ def _spec_name(entry: str) -> str:
     return match.group(1).lower() if match else entry
 
 
-def derived_environment(text: str, *, pypi_index: str, pins: dict[str, str]) -> str:
-    """environment.yml as conda-lock sees it: envgen's pip index and any conda pins added.
+def derived_environment(text: str, *, pypi_index: str, pins: dict[str, str], pip_pins: dict[str, str] | None = None) -> str:
+    """environment.yml as conda-lock sees it: envgen's pip index, and any pins a check asked for.
 
     The pip side uses the simple index only (``allow-pypi-requests: false``): PyPI's per-version
-    JSON, conda-lock's default, is not reachable everywhere PyPI is.
+    JSON, conda-lock's default, is not reachable everywhere PyPI is. ``pins`` are conda version specs
+    by conda name; ``pip_pins`` PEP 440 specifiers by PyPI name.
     """
     document = yaml.safe_load(text) or {}
     dependencies = list(document.get("dependencies") or [])
     remaining = dict(pins)
     for index, entry in enumerate(dependencies):
         if isinstance(entry, str) and _spec_name(entry) in remaining:
-            version = remaining.pop(_spec_name(entry))
-            rest = entry.strip()[len(_spec_name(entry)):].strip()
-            dependencies[index] = f"{_spec_name(entry)} {rest},{version}" if rest and rest != "*" else f"{_spec_name(entry)} {version}"
+            name = _spec_name(entry)
+            version = remaining.pop(name)
+            rest = entry.strip()[len(name):].strip()
+            dependencies[index] = f"{name} {rest},{version}" if rest and rest != "*" else f"{name} {version}"
     extra = [f"{name} {version}" for name, version in sorted(remaining.items())]
     split = next((i for i, e in enumerate(dependencies) if isinstance(e, dict)), len(dependencies))
-    document["dependencies"] = dependencies[:split] + extra + dependencies[split:]
+    dependencies = dependencies[:split] + extra + dependencies[split:]
+    if pip_pins:
+        section = next((e for e in dependencies if isinstance(e, dict) and "pip" in e), None)
+        if section is None:
+            section = {"pip": []}
+            dependencies.append(section)
+        requirements = list(section["pip"])
+        left = dict(pip_pins)
+        for index, requirement in enumerate(requirements):
+            name = _spec_name(requirement)
+            if name in left:
+                requirements[index] = f"{requirement.split(';')[0].strip()},{left.pop(name)}"
+        requirements += [f"{name}{version}" for name, version in sorted(left.items())]
+        section["pip"] = requirements
+    document["dependencies"] = dependencies
     document["pip-repositories"] = [pypi_index]
     document["allow-pypi-requests"] = False
     return yaml.safe_dump(document, sort_keys=False)
@@ -343,7 +359,8 @@ def _conda_error(error: subprocess.CalledProcessError, requested: list[str], cha
             "relax or remove the conflicting pins in envgen.toml ([packages], environment.python), then envgen generate && envgen lock",
         )
     first = message.strip().splitlines()[0] if message.strip() else f"exit code {error.returncode}"
-    return EnvironmentProblem(f"the conda solver failed: {first}", "run again with --solver rattler, or see the log named below")
+    log = _log_failure(f"{output}\n{error.stderr or ''}", error)
+    return EnvironmentProblem(f"the conda solver failed: {first}", f"the full output is in {log}; try --solver rattler or another solver")
 
 
 def _pip_error(error: BaseException, index: str) -> EnvgenError | None:
@@ -355,7 +372,7 @@ def _pip_error(error: BaseException, index: str) -> EnvgenError | None:
         ):
             return EnvironmentProblem(f"could not reach the pip index {index} ({kind})", OFFLINE_HINT)
         if kind == "SolverProblemError":
-            text = text.replace("_dummy_package_", "the environment")
+            text = text.replace("_dummy_package_", "the environment").replace("-dummy-package-", "the environment")
             return SpecError(f"the pip packages cannot be solved: {text}",
                              "relax the conflicting pins in envgen.toml [packages] pip (or pick another TensorFlow line), then envgen generate && envgen lock")
         if kind == "PackageNotFoundError":
@@ -438,18 +455,27 @@ def lock_project(request: LockRequest, progress: Progress = lambda message: None
             env_text = (project_dir / ENV_FILE).read_text(encoding="utf-8")
             inputs = {SPEC_FILE: _sha256(project_dir / SPEC_FILE), ENV_FILE: _sha256(project_dir / ENV_FILE)}
             (workdir / "virtual-packages.yml").write_text(virtual_packages_yaml(plan, platforms))
-            if set(platforms) != set(plan.platforms) and (project_dir / LOCK_FILE).is_file():
-                shutil.copyfile(project_dir / LOCK_FILE, workdir / LOCK_FILE)  # conda-lock keeps the other platforms
-            pins: dict[str, str] = {}
+            # conda-lock keeps the platforms it is not asked to solve from an existing lock, but also
+            # prefers that lock's versions: start each solve from the project's lock only when locking
+            # a subset of the platforms, and from nothing otherwise.
+            previous = (project_dir / LOCK_FILE).read_bytes() if (
+                set(platforms) != set(plan.platforms) and (project_dir / LOCK_FILE).is_file()) else None
+            pins: dict[str, dict[str, str]] = {"conda": {}, "pip": {}}
             fixes: list[str] = []
             for round_ in range(MAX_FIX_ROUNDS + 1):
-                (workdir / ENV_FILE).write_text(derived_environment(env_text, pypi_index=index, pins=pins))
+                if previous is not None:
+                    (workdir / LOCK_FILE).write_bytes(previous)
+                else:
+                    (workdir / LOCK_FILE).unlink(missing_ok=True)
+                (workdir / ENV_FILE).write_text(
+                    derived_environment(env_text, pypi_index=index, pins=pins["conda"], pip_pins=pins["pip"]))
                 metadata = {
                     "envgen_toml_sha256": inputs[SPEC_FILE],
                     "environment_yml_sha256": inputs[ENV_FILE],
                     "envgen_channel": channel or "",
                     "envgen_pypi_index": index,
-                    "envgen_conda_pins": "; ".join(f"{n} {v}" for n, v in sorted(pins.items())),
+                    "envgen_conda_pins": "; ".join(f"{n} {v}" for n, v in sorted(pins["conda"].items())),
+                    "envgen_pip_pins": "; ".join(f"{n}{v}" for n, v in sorted(pins["pip"].items())),
                 }
                 (workdir / "envgen-metadata.yml").write_text(yaml.safe_dump(metadata, sort_keys=True))
                 where = f"conda: {channel or 'conda-forge'} via {solver}; pip: {index}"
@@ -460,35 +486,40 @@ def lock_project(request: LockRequest, progress: Progress = lambda message: None
                     _conda_lock(call)
                 except subprocess.CalledProcessError as error:
                     problem = _conda_error(error, requested, channel or "conda-forge", ", ".join(platforms))
-                    if pins and isinstance(problem, SpecError):
-                        problem = SpecError(f"{problem.message}; this came after pinning {', '.join(f'{n} {v}' for n, v in pins.items())} "
-                                            f"for the pip side ({'; '.join(fixes)})", problem.hint)
+                    if fixes and isinstance(problem, SpecError):
+                        problem = SpecError(f"{problem.message}; this came after: {'; '.join(fixes)}", problem.hint)
                     raise problem from None
                 except (KeyboardInterrupt, EnvgenError):
                     raise
                 except Exception as error:
                     problem = _pip_error(error, index)
                     if problem is not None:
+                        if fixes and isinstance(problem, SpecError):
+                            problem = SpecError(f"{problem.message}; this came after: {'; '.join(fixes)}", problem.hint)
                         raise problem from None
                     log = _log_failure(getattr(error, "envgen_output", ""), error)
                     raise EnvironmentProblem(f"conda-lock failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}",
                                              f"the full output is in {log}") from None
                 progress("checking the lock")
                 document = yaml.load((workdir / LOCK_FILE).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-                findings = check_lock(document, names, allowed)
-                new_pins = {}
-                for finding in findings:
-                    if finding.fix is None:
-                        continue
-                    new_pins[finding.fix.name] = join_version_specs(
-                        [pins.get(finding.fix.name, ""), new_pins.get(finding.fix.name, ""), finding.fix.version])
-                if not new_pins or round_ == MAX_FIX_ROUNDS or all(pins.get(k) == v for k, v in new_pins.items()):
+                derived = yaml.safe_load((workdir / ENV_FILE).read_text()) or {}
+                root = tuple(r for d in derived.get("dependencies") or [] if isinstance(d, dict) for r in d.get("pip") or [])
+                findings = check_lock(document, names, allowed, root)
+                fixable = [f for f in findings if f.fix is not None]
+                changed = False
+                for finding in fixable:
+                    fix = finding.fix
+                    merged = join_version_specs([pins[fix.manager].get(fix.name, ""), fix.version])
+                    if merged != pins[fix.manager].get(fix.name):
+                        pins[fix.manager][fix.name] = merged
+                        changed = True
+                if not changed or round_ == MAX_FIX_ROUNDS:
                     break
-                for finding in findings:
-                    if finding.fix is not None:
-                        fixes.append(f"{finding.message}: pinned conda {finding.fix.name} {finding.fix.version} and solved again")
-                        progress(fixes[-1])
-                pins.update(new_pins)
+                for finding in fixable:
+                    fix = finding.fix
+                    why = "" if fix.reason in finding.message else f" ({fix.reason})"
+                    fixes.append(f"{finding.message}{why}: pinned {fix.manager} {fix.spec()} and solved again")
+                    progress(fixes[-1])
             if findings:
                 detail = "; ".join(f.message for f in findings)
                 raise CheckFailed(f"the lock failed envgen's checks: {detail}",

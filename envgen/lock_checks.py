@@ -1,9 +1,12 @@
 """Consistency checks on a parsed conda-lock.yml: pure functions, no files, no solver.
 
-Each rule returns findings naming the packages. A finding may carry a mechanical fix — a conda
-pin that, solved again, removes it (a pip requirement the conda-provided version does not satisfy:
-tighten the conda pin to the pip requirement). The lock step applies those and solves again; any
-other finding fails the lock.
+Each rule returns findings naming the packages. A finding may carry a mechanical fix — a pin that,
+solved again, removes it:
+- a pip requirement the conda-provided version does not satisfy: pin conda to the pip requirement;
+- a package from both conda and pip although conda's version satisfies every pip requirement on it
+  (conda-lock's pip solver sometimes adds a newer copy, conda-lock issues #540/#813): pin the pip
+  side to conda's version, so the pip solver finds it already installed.
+The lock step applies those and solves again; any other finding fails the lock.
 """
 
 from __future__ import annotations
@@ -52,15 +55,16 @@ def load_name_map(path: Path) -> NameMap:
 
 
 @dataclass(frozen=True)
-class CondaPin:
-    """A conda spec to add to the solve: ``name`` must satisfy ``version`` (conda version syntax)."""
+class Pin:
+    """A requirement to add to the solve: conda ``name version`` (conda syntax) or pip ``name==version``."""
 
+    manager: str  # "conda" | "pip"
     name: str
     version: str
     reason: str
 
     def spec(self) -> str:
-        return f"{self.name} {self.version}"
+        return f"{self.name} {self.version}" if self.manager == "conda" else f"{self.name}{self.version}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class Finding:
     platform: str
     message: str
     packages: tuple[str, ...]
-    fix: CondaPin | None = None
+    fix: Pin | None = None
 
 
 def _packages(lock: dict, platform: str, manager: str) -> list[dict]:
@@ -137,6 +141,11 @@ def conda_version_spec(constraint: str) -> str:
                 continue
             if re.match(r"^[0-9]", item):
                 item = f"=={item}"
+            if item.startswith("==") and "*" not in item:
+                # an exact version as a range: conda's MatchSpec drops '==' and some solvers
+                # then reject the bare version inside a ',' list
+                items += [f">={item[2:]}", f"<={item[2:]}"]
+                continue
             items.append(item)
         alternatives.append(",".join(items))
     return "|".join(a for a in alternatives if a)
@@ -152,29 +161,59 @@ def join_version_specs(specs) -> str:
     return ",".join(clauses)
 
 
-def check_duplicates(lock: dict, names: NameMap) -> list[Finding]:
-    """A package installed by both conda and pip."""
+def _pip_requirements_on(lock: dict, platform: str, name: str) -> list[tuple[str, str]]:
+    """(requiring pip package, constraint) for every locked pip package that requires ``name``."""
+    found = []
+    for pip in _packages(lock, platform, "pip"):
+        for dependency, constraint in (pip.get("dependencies") or {}).items():
+            if canonicalize_name(dependency) == name and canonicalize_name(pip["name"]) != name:
+                found.append((canonicalize_name(pip["name"]), constraint))
+    return found
+
+
+def check_duplicates(lock: dict, names: NameMap, root: tuple[str, ...] = ()) -> list[Finding]:
+    """A package installed by both conda and pip (fix when conda's version would do: pin pip to it)."""
     findings = []
     for platform in _platforms(lock):
         conda = _python_conda_packages(lock, platform, names)
         for pip in _packages(lock, platform, "pip"):
             name = canonicalize_name(pip["name"])
-            if name in conda:
-                other = conda[name]
-                findings.append(Finding(
-                    "duplicate", platform,
-                    f"{name} is locked twice for {platform}: conda {other['name']} {other['version']} and pip {pip['name']} {pip['version']}",
-                    (name,),
-                ))
+            if name not in conda:
+                continue
+            other = conda[name]
+            message = f"{name} is locked twice for {platform}: conda {other['name']} {other['version']} and pip {pip['name']} {pip['version']}"
+            requirements = _pip_requirements_on(lock, platform, name) + [(n, c) for n, c in _root_constraints(root) if n == name]
+            fix = None
+            if all(satisfies(other["version"], c) for _, c in requirements):
+                fix = Pin("pip", name, f"=={other['version']}", f"conda's {other['version']} meets every pip requirement on it")
+            findings.append(Finding("duplicate", platform, message, (name,), fix))
     return findings
 
 
-def check_pip_requirements(lock: dict, names: NameMap) -> list[Finding]:
-    """A pip package's requirement that the conda-provided version does not meet (fix: pin conda to it)."""
+def _root_constraints(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, constraint) of the environment's own pip requirements (PEP 508; markers ignored)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found = []
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        found.append((canonicalize_name(requirement.name), str(requirement.specifier) or "*"))
+    return found
+
+
+def check_pip_requirements(lock: dict, names: NameMap, root: tuple[str, ...] = ()) -> list[Finding]:
+    """A pip requirement (of a pip package, or of environment.yml itself: ``root``) that the
+    conda-provided version does not meet. Fix: pin conda to the requirement."""
     findings = []
     for platform in _platforms(lock):
         conda = _python_conda_packages(lock, platform, names)
         wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, constraint in _root_constraints(root):
+            if name in conda and satisfies(conda[name]["version"], constraint) is False:
+                wanted[name].append(("environment.yml", constraint))
         for pip in _packages(lock, platform, "pip"):
             for dependency, constraint in sorted((pip.get("dependencies") or {}).items()):
                 name = canonicalize_name(dependency)
@@ -194,7 +233,7 @@ def check_pip_requirements(lock: dict, names: NameMap) -> list[Finding]:
                 "pip-requirement", platform,
                 f"{by}, but conda provides {provided['name']} {provided['version']} on {platform}",
                 (name, *sorted({who for who, _ in requirements})),
-                CondaPin(provided["name"], version, by),
+                Pin("conda", provided["name"], version, by),
             ))
     return findings
 
@@ -215,15 +254,23 @@ def check_hashes(lock: dict) -> list[Finding]:
 
 
 def check_single_tensorflow(lock: dict) -> list[Finding]:
-    """tensorflow and tensorflow-macos (or -cpu) never together: they install the same module."""
+    """Never two distributions that each ship the ``tensorflow`` module.
+
+    From 2.13 on, tensorflow-macos (and tensorflow-cpu) are thin aliases that depend on tensorflow
+    and ship no module: locking one with tensorflow is then expected. Before that, each shipped its
+    own copy, and both together break imports.
+    """
     findings = []
     for platform in _platforms(lock):
-        present = sorted({canonicalize_name(p["name"]) for p in lock.get("package", [])
-                          if p.get("platform") == platform and canonicalize_name(p["name"]) in TF_PACKAGES})
-        if len(present) > 1:
+        present = {canonicalize_name(p["name"]): p for p in lock.get("package", [])
+                   if p.get("platform") == platform and canonicalize_name(p["name"]) in TF_PACKAGES}
+        shipping = sorted(name for name, package in present.items()
+                          if name == "tensorflow" or "tensorflow" not in {canonicalize_name(d) for d in (package.get("dependencies") or {})})
+        if len(shipping) > 1:
+            versions = ", ".join(f"{n} {present[n]['version']}" for n in shipping)
             findings.append(Finding("tensorflow-twice", platform,
-                                    f"{' and '.join(present)} are both locked for {platform}: they install the same 'tensorflow' module",
-                                    tuple(present)))
+                                    f"{versions} are both locked for {platform}: each installs its own 'tensorflow' module",
+                                    tuple(shipping)))
     return findings
 
 
@@ -244,11 +291,12 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[Finding]:
     ]
 
 
-def check_lock(lock: dict, names: NameMap, allowed_channels: tuple[str, ...] = (CONDA_FORGE,)) -> list[Finding]:
-    """All rules, in the order a reader would fix them."""
+def check_lock(lock: dict, names: NameMap, allowed_channels: tuple[str, ...] = (CONDA_FORGE,),
+               root: tuple[str, ...] = ()) -> list[Finding]:
+    """All rules, in the order a reader would fix them; ``root``: environment.yml's pip requirements."""
     return [
-        *check_pip_requirements(lock, names),
-        *check_duplicates(lock, names),
+        *check_pip_requirements(lock, names, root),
+        *check_duplicates(lock, names, root),
         *check_single_tensorflow(lock),
         *check_hashes(lock),
         *check_channels(lock, allowed_channels),

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from envgen.commands.lock import describe, run_lock
+from envgen.errors import EnvgenError
 from envgen.project import create_project
 from envgen.spec import ProjectSpec, validate_name
 
@@ -22,6 +24,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         metal: bool = typer.Option(True, "--metal/--no-metal", help="Install tensorflow-metal (the GPU plugin)."),
         platform: Optional[list[str]] = typer.Option(None, "--platform", help="Lock platform (repeatable; default osx-arm64)."),
         no_lock: bool = typer.Option(False, "--no-lock", help="Only write the files; run `envgen lock` later."),
+        channel: Optional[str] = typer.Option(None, "--channel", help="Lock against this conda-forge mirror or file:// copy (see envgen lock)."),
+        pypi_index: Optional[str] = typer.Option(None, "--pypi-index", help="Simple index for the lock's pip side (see envgen lock)."),
+        solver: str = typer.Option("auto", "--solver", help="Conda solver for the lock (see envgen lock)."),
     ) -> None:
         """Create a new project: envgen.toml, environment.yml, bootstrap, verification and an example."""
         spec = ProjectSpec(
@@ -41,3 +46,17 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         )
         if no_lock:
             typer.echo(f"next: cd {target} && envgen lock")
+            return
+        lock_later = " ".join(
+            ["envgen lock", *([f"--channel {channel}"] if channel else []), *([f"--pypi-index {pypi_index}"] if pypi_index else [])]
+        )
+        try:
+            result = run_lock(target, solver=solver, channel=channel, pypi_index=pypi_index)
+        except EnvgenError as error:
+            raise type(error)(
+                f"created {target}/, but locking it failed: {error.message}",
+                f"{error.hint + '; then ' if error.hint else ''}lock later with: cd {target} && {lock_later}",
+                exit_code=error.exit_code,
+            ) from None
+        for line in describe(result):
+            typer.echo(line)
