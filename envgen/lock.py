@@ -167,12 +167,15 @@ def project_lock(project_dir: Path, progress: Progress) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """A kill (SIGTERM) unwinds like Ctrl-C, so temporary files are removed."""
+    """A kill (SIGTERM) unwinds like Ctrl-C (whatever Ctrl-C raises here), so temporary files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def _raise(signum, frame):  # noqa: ARG001
+        on_interrupt = signal.getsignal(signal.SIGINT)
+        if callable(on_interrupt):
+            on_interrupt(signal.SIGINT, frame)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _raise)
