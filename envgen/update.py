@@ -6,18 +6,21 @@ the project. A pair is *catalog* (the catalog's line says it works: verified, or
 inferred by the catalog) or *inferred* here (a tensorflow-metal release the catalog does not
 know, paired by upload date with the TF line released just before it: evidence, never proof).
 Only catalog pairs are applied; an inferred pair is reported so a maintainer can verify it.
+A pair with a recorded passing Mach-O symbol check (``envgen.abirecords``) is labelled
+ABI-checked; one with a failing record is never proposed: the plugin would not load.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from packaging.version import Version
 
+from envgen.abirecords import AbiRecords
 from envgen.catalog import Catalog, Line
 from envgen.errors import CatalogError, CheckFailed, SpecError
 from envgen.pypi import Release, Releases, Repository, fetch_all
@@ -63,6 +66,7 @@ class Pair:
     status: str  # "verified" | "catalog-inferred" (the catalog's own inferred entry) | "inferred" (guessed here)
     evidence: tuple[str, ...] = ()
     wheels: tuple[str, ...] = ()  # the wheel files the pair installs on osx-arm64 at this Python
+    abi: str = ""  # "checked": envgen's recorded symbol check passed for this plugin and TF release
 
     @property
     def key(self) -> tuple[Version, Version]:
@@ -139,8 +143,21 @@ def _pythons_in_order(current: str, pythons: tuple[str, ...]) -> list[str]:
     return ([current] if current in pythons else []) + newer + older
 
 
+def _abi_failure(abi: AbiRecords, metal: str, package: str, version: str) -> str:
+    """Why a pair is never proposed ('' unless its recorded symbol check failed)."""
+    record = abi.get(metal, package, version)
+    if record is None or record.compatible:
+        return ""
+    return f"{METAL} {metal} + {package} {version}: never proposed, the plugin fails to load: {record.why_incompatible()}"
+
+
+def _abi_label(abi: AbiRecords, pair: Pair) -> Pair:
+    record = abi.get(pair.metal, pair.tf_package, pair.tf_version) if pair.metal else None
+    return replace(pair, abi="checked") if record is not None and record.compatible else pair
+
+
 def _catalog_pair(line: Line, python: str, current: Current, releases: Mapping[str, Releases],
-                  *, pre: bool, include_yanked: bool, skipped: list[str]) -> Pair | None:
+                  *, pre: bool, include_yanked: bool, skipped: list[str], abi: AbiRecords = AbiRecords()) -> Pair | None:
     """The newest TF release of a line and Metal release in its range that install on this Python."""
     status = "verified" if line.status == "verified" else "catalog-inferred"
     missing = [p for p in current.platforms if p not in line.platforms]
@@ -187,6 +204,10 @@ def _catalog_pair(line: Line, python: str, current: Current, releases: Mapping[s
             if not found:
                 skipped.append(f"{METAL} {release.version}: no osx-arm64 wheel for Python {python}")
                 continue
+            why = _abi_failure(abi, release.version, line.package, tf_choice[0])
+            if why:
+                skipped.append(why)
+                continue
             metal = release.version
             tf_choice[1].append(found[0].filename)
             break
@@ -194,11 +215,12 @@ def _catalog_pair(line: Line, python: str, current: Current, releases: Mapping[s
             return None
     version, wheels = tf_choice
     evidence = (f"catalog line {line.tf} ({line.status}), {METAL} range {line.metal_range or 'none'}",)
-    return Pair(line.package, version, metal, python, line.tf, status, evidence, tuple(wheels))
+    return _abi_label(abi, Pair(line.package, version, metal, python, line.tf, status, evidence, tuple(wheels)))
 
 
 def _best_catalog_pairs(current: Current, catalog: Catalog, releases: Mapping[str, Releases], *, within_line: bool,
-                        pre: bool, include_yanked: bool, skipped: list[str]) -> tuple[Pair | None, Pair | None]:
+                        pre: bool, include_yanked: bool, skipped: list[str],
+                        abi: AbiRecords = AbiRecords()) -> tuple[Pair | None, Pair | None]:
     """(newest pair on the project's Python, newest pair on any Python the line supports)."""
     same: list[Pair] = []
     other: list[Pair] = []
@@ -208,7 +230,8 @@ def _best_catalog_pairs(current: Current, catalog: Catalog, releases: Mapping[st
         if current.metal and not line.metal:
             continue
         if current.python in line.pythons:
-            pair = _catalog_pair(line, current.python, current, releases, pre=pre, include_yanked=include_yanked, skipped=skipped)
+            pair = _catalog_pair(line, current.python, current, releases, pre=pre, include_yanked=include_yanked, skipped=skipped,
+                                 abi=abi)
             if pair is not None:
                 same.append(pair)
                 continue
@@ -216,7 +239,7 @@ def _best_catalog_pairs(current: Current, catalog: Catalog, releases: Mapping[st
             if python == current.python:
                 continue
             quiet: list[str] = []
-            pair = _catalog_pair(line, python, current, releases, pre=pre, include_yanked=include_yanked, skipped=quiet)
+            pair = _catalog_pair(line, python, current, releases, pre=pre, include_yanked=include_yanked, skipped=quiet, abi=abi)
             if pair is not None:
                 other.append(pair)
                 break
@@ -332,8 +355,12 @@ def spec_changes(spec: SpecLike, catalog: Catalog, pair: Pair) -> tuple[tuple[st
 
 
 def find_updates(spec: SpecLike, catalog: Catalog, releases: Mapping[str, Releases], *, within_line: bool = False,
-                 pre: bool = False, include_yanked: bool = False, allow_python_change: bool = False) -> UpdateReport:
-    """Compare the project's pins with PyPI and the catalog (pure: no files, no network)."""
+                 pre: bool = False, include_yanked: bool = False, allow_python_change: bool = False,
+                 abi: AbiRecords = AbiRecords()) -> UpdateReport:
+    """Compare the project's pins with PyPI and the catalog (pure: no files, no network).
+
+    ``abi`` holds the recorded symbol checks: they label pairs ABI-checked, or rule them out.
+    """
     current = current_state(spec, catalog)
     skipped: list[str] = []
     warnings: list[str] = [w for r in releases.values() for w in r.warnings]
@@ -345,7 +372,7 @@ def find_updates(spec: SpecLike, catalog: Catalog, releases: Mapping[str, Releas
             reason = f" ({release.yanked_reason})" if release.yanked_reason else ""
             warnings.append(f"the project's {package} {version} is yanked on PyPI{reason}: move off it")
     same, any_python = _best_catalog_pairs(current, catalog, releases, within_line=within_line, pre=pre,
-                                           include_yanked=include_yanked, skipped=skipped)
+                                           include_yanked=include_yanked, skipped=skipped, abi=abi)
     python_change = any_python if any_python is not None and any_python.python != current.python and (
         same is None or any_python.key > same.key) else None
     proposal = same
@@ -353,6 +380,9 @@ def find_updates(spec: SpecLike, catalog: Catalog, releases: Mapping[str, Releas
         proposal, python_change = python_change, None
     inferred = () if within_line or not current.metal else infer_pairs(catalog, releases, python=current.python, pre=pre,
                                                                        include_yanked=include_yanked, skipped=skipped)
+    failed = {pair: _abi_failure(abi, pair.metal, pair.tf_package, pair.tf_version) for pair in inferred}
+    skipped += [why for why in failed.values() if why]
+    inferred = tuple(_abi_label(abi, pair) for pair in inferred if not failed[pair])
     changes = spec_changes(spec, catalog, proposal) if proposal is not None else ()
     return UpdateReport(current, proposal, python_change, inferred, tuple(dict.fromkeys(skipped)), tuple(warnings), changes)
 
@@ -361,15 +391,28 @@ def find_updates(spec: SpecLike, catalog: Catalog, releases: Mapping[str, Releas
 
 
 def check_project(project_dir: Path, repository: Repository, *, within_line: bool = False, pre: bool = False,
-                  include_yanked: bool = False, allow_python_change: bool = False) -> tuple[UpdateReport, dict[str, Releases]]:
-    """Load the project's envgen.toml, ask PyPI (three packages, concurrently) and compare."""
+                  include_yanked: bool = False, allow_python_change: bool = False, abi_check: bool = False,
+                  progress=None) -> tuple[UpdateReport, dict[str, Releases]]:
+    """Load the project's envgen.toml, ask PyPI (three packages, concurrently) and compare.
+
+    ``abi_check``: run the symbol check (downloads wheels) on inferred pairs with no recorded
+    check, then compare again with those results.
+    """
+    from envgen import abirecords
     from envgen.catalog import load_catalog
     from envgen.spec import load_spec
 
     spec = load_spec(Path(project_dir))
     releases = fetch_all(repository, PACKAGES)
-    report = find_updates(spec, load_catalog(), releases, within_line=within_line, pre=pre,
-                          include_yanked=include_yanked, allow_python_change=allow_python_change)
+    catalog, abi = load_catalog(), abirecords.load_abi_records()
+    options = dict(within_line=within_line, pre=pre, include_yanked=include_yanked, allow_python_change=allow_python_change)
+    report = find_updates(spec, catalog, releases, abi=abi, **options)
+    unchecked = [abirecords.PairToCheck(p.metal, p.tf_package, p.tf_version, "inferred")
+                 for p in report.inferred if abi.get(p.metal, p.tf_package, p.tf_version) is None]
+    if abi_check and unchecked:
+        fresh = abirecords.run_checks(unchecked, abirecords.pair_checker(repository, releases, progress=progress),
+                                      progress=progress)
+        report = find_updates(spec, catalog, releases, abi=abi.updated(fresh), **options)
     return report, releases
 
 

@@ -128,3 +128,38 @@ def test_unknown_line_in_spec_names_the_key():
 
     with pytest.raises(SpecError, match="tensorflow.version"):
         find_updates(spec("2.99"), make_test_catalog(), facts())
+
+
+# ------------------------------------------------------------------ recorded Mach-O symbol checks
+
+
+def test_a_pair_whose_symbol_check_passed_is_labelled_abi_checked():
+    from abi_fixtures import abi_record, records
+
+    plain = find_updates(spec(), make_test_catalog(), facts())
+    assert plain.proposal.abi == ""  # no record: no label
+    checked = find_updates(spec(), make_test_catalog(), facts(), abi=records(abi_record("1.2.0", "tensorflow", "2.18.0")))
+    assert (checked.proposal.tf_version, checked.proposal.metal, checked.proposal.abi) == ("2.18.0", "1.2.0", "checked")
+
+
+def test_an_inferred_pair_whose_symbol_check_failed_is_never_proposed():
+    from abi_fixtures import LOG_MESSAGE, abi_record, records
+
+    metal = add_release(recorded("tensorflow-metal"), "1.3.0", like="1.2.0", uploaded="2025-08-20T12:00:00.000000Z")
+    failed = records(abi_record("1.3.0", "tensorflow", "2.20.0", missing=(LOG_MESSAGE,)))
+    report = find_updates(spec(), make_test_catalog(), facts(tensorflow_metal=metal), abi=failed)
+    assert report.inferred == ()
+    (why,) = [item for item in report.skipped if item.startswith("tensorflow-metal 1.3.0 + tensorflow 2.20.0")]
+    assert "never proposed, the plugin fails to load: Symbol not found (1 of 160)" in why and f"readable {LOG_MESSAGE}" in why
+    passed = find_updates(spec(), make_test_catalog(), facts(tensorflow_metal=metal),
+                          abi=records(abi_record("1.3.0", "tensorflow", "2.20.0")))
+    assert [(p.metal, p.status, p.abi) for p in passed.inferred] == [("1.3.0", "inferred", "checked")]
+
+
+def test_a_catalog_pair_whose_symbol_check_failed_is_passed_over_for_the_next_one():
+    from abi_fixtures import LOG_MESSAGE, abi_record, records
+
+    failed = records(abi_record("1.2.0", "tensorflow", "2.18.0", missing=(LOG_MESSAGE,)))
+    report = find_updates(spec(), make_test_catalog(), facts(), abi=failed)
+    assert (report.proposal.tf_version, report.proposal.metal) == ("2.9.2", "0.5.1")
+    assert any(item.startswith("tensorflow-metal 1.2.0 + tensorflow 2.18.0: never proposed") for item in report.skipped)

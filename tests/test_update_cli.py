@@ -8,6 +8,7 @@ import pytest
 
 import envgen.catalog
 import envgen.project
+from envgen.abirecords import AbiRecords
 from envgen.cli import run
 from envgen.project import create_project
 from envgen.spec import ProjectSpec
@@ -20,6 +21,7 @@ def catalog(monkeypatch):
     test_catalog = make_test_catalog()
     monkeypatch.setattr(envgen.catalog, "load_catalog", lambda *a, **k: test_catalog)
     monkeypatch.setattr(envgen.project, "load_catalog", lambda *a, **k: test_catalog)
+    monkeypatch.setattr("envgen.abirecords.load_abi_records", lambda *a, **k: AbiRecords())  # no shipped records either
     return test_catalog
 
 
@@ -123,3 +125,64 @@ def test_live_pypi_offers_a_tf26_project_a_newer_pair(project, capsys, monkeypat
     monkeypatch.delenv("ENVGEN_PYPI_URL", raising=False)
     assert run(["update", "--check", "--dir", str(project)]) == 1
     assert "update available: tensorflow" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ recorded Mach-O symbol checks
+
+
+def test_abi_checked_label_is_shown_beside_verified(project, pypi, capsys, monkeypatch):
+    from abi_fixtures import abi_record, records
+
+    monkeypatch.setattr("envgen.abirecords.load_abi_records", lambda *a, **k: records(abi_record("1.2.0", "tensorflow", "2.18.0")))
+    pypi.serve_recorded()
+    assert run(["update", "--check", "--dir", str(project)]) == 1
+    assert "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9)  [verified, ABI-checked]" in capsys.readouterr().out
+    assert run(["update", "--json", "--dir", str(project)]) == 0
+    assert json.loads(capsys.readouterr().out)["proposal"]["abi"] == "checked"
+
+
+def test_inferred_pair_with_a_failed_check_is_not_shown_and_verbose_says_why(project, pypi, capsys, monkeypatch):
+    from abi_fixtures import LOG_MESSAGE, abi_record, records
+
+    failed = records(abi_record("1.3.0", "tensorflow", "2.20.0", missing=(LOG_MESSAGE,)))
+    monkeypatch.setattr("envgen.abirecords.load_abi_records", lambda *a, **k: failed)
+    pypi.serve_recorded({"tensorflow-metal": add_release(recorded("tensorflow-metal"), "1.3.0", like="1.2.0",
+                                                         uploaded="2025-08-20T12:00:00Z")})
+    assert run(["update", "--verbose", "--dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "not in envgen's catalog" not in out and "tensorflow-metal 1.3.0" in out
+    assert ("    tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load: "
+            f"Symbol not found (1 of 160): readable {LOG_MESSAGE}") in out
+
+
+@pytest.mark.parametrize("missing", [(), ("__ZN3tsl8internal10LogMessageC1EPKcii",)])
+def test_abi_check_flag_checks_unrecorded_inferred_pairs_before_showing_them(project, pypi, capsys, monkeypatch, missing):
+    from abi_fixtures import fake_report
+
+    asked = []
+
+    def checker(repository, releases, **options):
+        def check(metal, tf):
+            asked.append((metal, tf))
+            return fake_report(metal, tf, missing=missing)
+        return check
+
+    monkeypatch.setattr("envgen.abirecords.pair_checker", checker)
+    pypi.serve_recorded({"tensorflow-metal": add_release(recorded("tensorflow-metal"), "1.3.0", like="1.2.0",
+                                                         uploaded="2025-08-20T12:00:00Z")})
+    assert run(["update", "--dir", str(project)]) == 0
+    assert asked == [] and "tensorflow-metal 1.3.0 (Python 3.9)  [inferred]" in capsys.readouterr().out  # opt-in only
+    assert run(["update", "--abi-check", "--verbose", "--dir", str(project)]) == 0
+    captured = capsys.readouterr()
+    assert asked == [("1.3.0", "2.20.0")]
+    assert "[1/1] tensorflow-metal 1.3.0 + tensorflow 2.20.0 (inferred)" in captured.err
+    if missing:
+        assert "not in envgen's catalog" not in captured.out
+        assert "tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load" in captured.out
+    else:
+        assert "tensorflow 2.20.0 + tensorflow-metal 1.3.0 (Python 3.9)  [inferred, ABI-checked]" in captured.out
+
+
+def test_abi_check_with_offline_is_refused(project, capsys):
+    assert run(["update", "--abi-check", "--offline", "--dir", str(project)]) == 2
+    assert "envgen: error: --abi-check cannot be combined with --offline" in capsys.readouterr().err

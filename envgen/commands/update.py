@@ -14,7 +14,8 @@ from envgen.update import Pair, UpdateReport, apply_update, check_project, previ
 
 
 def _pair_lines(pair: Pair, heading: str) -> list[str]:
-    lines = [f"{heading}: {pair.label}  [{pair.status}]"]
+    abi = ", ABI-checked" if pair.abi == "checked" else ""
+    lines = [f"{heading}: {pair.label}  [{pair.status}{abi}]"]
     lines += [f"    {item}" for item in pair.evidence]
     lines += [f"    wheel: {wheel}" for wheel in pair.wheels if pair.status != "inferred"]
     return lines
@@ -54,7 +55,8 @@ def _human(report: UpdateReport, releases: dict[str, Releases], diffs: tuple[tup
         out.append("passed over:")
         out += [f"    {item}" for item in report.skipped]
     elif report.skipped:
-        out.append(f"passed over {len(report.skipped)} release(s) (yanked, pre-release or no wheel): --verbose lists them")
+        out.append(f"passed over {len(report.skipped)} release(s) (yanked, pre-release, no wheel or failed symbol check): "
+                   "--verbose lists them")
     for _, diff in diffs:
         out.append(diff.rstrip("\n"))
     return "\n".join(out)
@@ -73,15 +75,20 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         offline: bool = typer.Option(False, "--offline", help="Answer from the cached PyPI answers only."),
         refresh: bool = typer.Option(False, "--refresh", help="Ask PyPI even if the cached answer is recent."),
         no_lock: bool = typer.Option(False, "--no-lock", help="With --apply: re-render but do not re-lock."),
+        abi_check: bool = typer.Option(False, "--abi-check", help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="List every release passed over and why."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> int:
         """Find the newest tensorflow-metal + TensorFlow pair this project can use, show the diff, optionally apply it."""
         if check and apply:
             raise SpecError("--check and --apply cannot be combined", "run --check in CI, --apply to move the project")
+        if abi_check and offline:
+            raise SpecError("--abi-check cannot be combined with --offline", "the check downloads the wheels from PyPI")
         client = PyPIClient(offline=offline, refresh=refresh)
+        progress = (lambda text: typer.echo(f"  {text}", err=True)) if abi_check else None
         report, releases = check_project(directory, client, within_line=within_line, pre=pre,
-                                         include_yanked=include_yanked, allow_python_change=allow_python_change)
+                                         include_yanked=include_yanked, allow_python_change=allow_python_change,
+                                         abi_check=abi_check, progress=progress)
         diffs = preview_changes(directory, report).diffs if report.proposal is not None else ()
         applied = None
         if apply and report.proposal is not None:
