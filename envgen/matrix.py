@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from envgen.abirecords import AbiRecords
 from envgen.catalog import Catalog
 
 
-def catalog_rows(catalog: Catalog) -> list[dict]:
-    """One plain dict per line, in catalog order, ready for JSON or a table."""
+def catalog_rows(catalog: Catalog, abi: AbiRecords = AbiRecords()) -> list[dict]:
+    """One plain dict per line, in catalog order, ready for JSON or a table.
+
+    ``abi``: the recorded symbol checks; ``row["abi"]`` is the record of the line's own pair, or None.
+    """
+    def record(line) -> dict | None:
+        found = abi.get(line.metal, line.package, line.version) if line.metal else None
+        return found.as_json() if found is not None else None
+
     return [
         {
             "tf": line.tf,
@@ -25,6 +33,7 @@ def catalog_rows(catalog: Catalog) -> list[dict]:
             "inferred": list(line.inferred),
             "sources": dict(line.sources),
             "notes": line.notes,
+            "abi": record(line),
         }
         for line in catalog.lines
     ]

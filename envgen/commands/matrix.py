@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from envgen import abirecords
 from envgen.catalog import load_catalog
 from envgen.matrix import catalog_rows
 
@@ -18,12 +19,12 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
     ) -> None:
         """Show which TensorFlow, tensorflow-metal, Python and macOS go together."""
-        rows = catalog_rows(load_catalog())
+        rows = catalog_rows(load_catalog(), abirecords.load_abi_records())
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title="envgen catalog: TensorFlow on Apple Silicon")
-        for column in ("TF", "package", "metal", "Python", "macOS ≥", "conda-forge pins", "status"):
+        for column in ("TF", "package", "metal", "Python", "macOS ≥", "conda-forge pins", "status", "ABI"):
             table.add_column(column)
         for row in rows:
             table.add_row(
@@ -34,5 +35,15 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 row["min_macos"],
                 ", ".join(f"{k} {v}" for k, v in row["conda"].items()),
                 row["status"],
+                _abi_cell(row["abi"]),
             )
         Console().print(table)
+
+
+def _abi_cell(record: dict | None) -> str:
+    """"checked" (the plugin binds every TensorFlow symbol it imports), "✗ N missing", or "—" (not checked)."""
+    if record is None:
+        return "—"
+    if record["result"] == "compatible":
+        return "checked"
+    return f"✗ {len(record['missing']) + len(record['library_problems'])} missing"
