@@ -196,4 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: rattler's background runtime occasionally aborted the process
+    # while Python finalised (about 1 run in 40 here), after the answer was already printed.
+    os._exit(code)

@@ -397,14 +397,27 @@ def _log_failure(output: str, error: BaseException) -> Path:
 # ---- the lock step ------------------------------------------------------------------------------
 
 
-def _render_explicit(lock_path: Path, platform: str, header: list[str]) -> str:
-    from conda_lock.conda_lock import render_lockfile_for_platform
-    from conda_lock.lockfile import parse_conda_lock_file
+def _lockfile_model(document: dict):
+    """conda-lock's Lockfile model from the parsed conda-lock.yml (parsed once, with libyaml)."""
+    import copy
 
-    lockfile = parse_conda_lock_file(lock_path)
+    from conda_lock.lockfile import LockfileV1, lockfile_v1_to_v2
+    from conda_lock.lockfile.v2prelim.models import Lockfile
+
+    content = copy.deepcopy(document)
+    version = content.pop("version", None)
+    lockfile = lockfile_v1_to_v2(LockfileV1.model_validate(content)) if version == 1 else Lockfile.model_validate(content)
+    lockfile.toposort_inplace()
+    return lockfile
+
+
+def _render_explicit(document: dict, platform: str, header: list[str]) -> str:
+    """conda-lock's explicit render of one platform, under envgen's header lines."""
+    from conda_lock.conda_lock import render_lockfile_for_platform
+
     lines = render_lockfile_for_platform(
-        lockfile=lockfile, include_dev_dependencies=True, extras=None, kind="explicit", platform=platform,
-        suppress_warning_for_pip_and_explicit=True,
+        lockfile=_lockfile_model(document), include_dev_dependencies=True, extras=None, kind="explicit",
+        platform=platform, suppress_warning_for_pip_and_explicit=True,
     )
     return "\n".join([*header, *lines]) + "\n"
 
@@ -538,7 +551,7 @@ def lock_project(request: LockRequest, progress: Progress = lambda message: None
                 f"# envgen-input-sha256: {ENV_FILE} {inputs[ENV_FILE]}",
             ]
             locked_platforms = tuple(document.get("metadata", {}).get("platforms") or platforms)
-            rendered = {explicit_name(p): _render_explicit(workdir / LOCK_FILE, p, header) for p in locked_platforms}
+            rendered = {explicit_name(p): _render_explicit(document, p, header) for p in locked_platforms}
             for name, text in rendered.items():
                 atomic_write(project_dir / name, text)
             atomic_write(project_dir / LOCK_FILE, lock_bytes)  # last: the commit point
