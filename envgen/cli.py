@@ -18,7 +18,7 @@ import typer
 from envgen import __version__
 from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
 
-COMMANDS = ("new", "generate", "matrix", "doctor", "verify", "update", "refresh", "lock")
+COMMANDS = ("new", "generate", "matrix", "doctor", "verify", "update", "refresh", "check_pair", "lock")
 
 
 def _version(value: bool) -> None:
