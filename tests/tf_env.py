@@ -1,7 +1,7 @@
 """A Python with TensorFlow CPU, for the tests that run the verification script and doctor for real.
 
 `ENVGEN_TF_PYTHON` names an interpreter to use (CI builds one in .ci/run); otherwise a venv is
-built once at $ENVGEN_TF_VENV (default /tmp/envgen-test-tf-venv) with `pip install tensorflow-cpu`,
+built once at $ENVGEN_TF_VENV (default /tmp/envgen-test-tf-venv) with `pip install tensorflow-cpu tensorboard`,
 which takes about half a minute from this machine's wheel mirror, and reused by later runs.
 """
 
@@ -23,12 +23,12 @@ def tensorflow_cpu_python() -> Path:
         return Path(named)
     venv = Path(os.environ.get("ENVGEN_TF_VENV", str(DEFAULT_VENV)))
     python = venv / "bin" / "python"
-    marker = venv / ".tensorflow-ready"
+    marker = venv / ".tensorflow-tensorboard-ready"  # TensorFlow 2.21 no longer pulls TensorBoard in
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(str(venv) + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not marker.exists():
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "tensorflow-cpu"], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "tensorflow-cpu", "tensorboard"], check=True)
             marker.write_text("ok\n")
     return python
