@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from envgen.abirecords import AbiRecords
 from envgen.catalog import Catalog, Line
-from envgen.errors import CatalogError, CheckFailed, SpecError
+from envgen.errors import CatalogError, CheckFailed, EnvgenError, SpecError
 from envgen.pypi import Release, Releases, Repository, fetch_all
 
 METAL = "tensorflow-metal"
@@ -460,7 +460,8 @@ class ApplyResult:
     lock_note: str
 
 
-def apply_update(project_dir: Path, report: UpdateReport, *, lock: bool = True) -> ApplyResult:
+def apply_update(project_dir: Path, report: UpdateReport, *, lock: bool = True, channel: str | None = None,
+                 pypi_index: str | None = None) -> ApplyResult:
     """Write the proposal into envgen.toml, re-render the managed files and re-lock.
 
     If re-rendering refuses (a managed file edited by hand), envgen.toml is put back as it was.
@@ -482,9 +483,11 @@ def apply_update(project_dir: Path, report: UpdateReport, *, lock: bool = True) 
     written = (SPEC_FILE, *result.written)
     if not lock:
         return ApplyResult(written, False, "not re-locked (--no-lock): run `envgen lock`")
+    from envgen.lock import LockRequest, lock_project
+
     try:
-        from envgen import lock as lock_module
-    except ImportError:
-        return ApplyResult(written, False, "not re-locked: this envgen has no lock step yet; run `envgen lock` when it has")
-    lock_module.lock_project(Path(project_dir))
+        lock_project(LockRequest(Path(project_dir), channel=channel, pypi_index=pypi_index))
+    except EnvgenError as error:  # the update itself is written: say so, and how to finish
+        raise EnvgenError(f"wrote {', '.join(written)} but could not re-lock: {error.message}",
+                          error.hint or "fix the cause, then run `envgen lock`", exit_code=error.exit_code) from None
     return ApplyResult(written, True, "conda-lock.yml re-locked")

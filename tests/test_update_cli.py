@@ -69,6 +69,35 @@ def test_apply_moves_the_project_and_a_second_check_is_clean(project, pypi, caps
     assert "up to date" in capsys.readouterr().out
 
 
+def test_apply_re_locks_with_the_given_sources(project, pypi, capsys, monkeypatch):
+    import envgen.lock
+
+    asked = []
+    monkeypatch.setattr(envgen.lock, "lock_project", lambda request, *a, **k: asked.append(request))
+    pypi.serve_recorded()
+    assert run(["update", "--apply", "--dir", str(project), "--channel", "file:///mirror/conda-forge",
+                "--pypi-index", "http://127.0.0.1:1/simple"]) == 0
+    assert "conda-lock.yml re-locked" in capsys.readouterr().out
+    assert [(r.project_dir, r.channel, r.pypi_index) for r in asked] == [(project, "file:///mirror/conda-forge", "http://127.0.0.1:1/simple")]
+
+
+def test_apply_whose_lock_fails_says_what_was_written_and_how_to_finish(project, pypi, capsys, monkeypatch):
+    import envgen.lock
+    from envgen.errors import EnvironmentProblem
+
+    def unreachable(request, *a, **k):
+        raise EnvironmentProblem("conda-forge could not be reached", "lock offline with --channel file:///path/to/a/copy")
+
+    monkeypatch.setattr(envgen.lock, "lock_project", unreachable)
+    pypi.serve_recorded()
+    assert run(["update", "--apply", "--dir", str(project)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("envgen: error: wrote envgen.toml, environment.yml, ") and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("but could not re-lock: conda-forge could not be reached "
+                                "(hint: lock offline with --channel file:///path/to/a/copy)")
+    assert 'version = "2.18"' in (project / "envgen.toml").read_text()
+
+
 def test_json_output_carries_the_proposal_and_freshness(project, pypi, capsys):
     pypi.serve_recorded()
     assert run(["update", "--json", "--dir", str(project)]) == 0

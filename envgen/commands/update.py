@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -75,6 +76,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         offline: bool = typer.Option(False, "--offline", help="Answer from the cached PyPI answers only."),
         refresh: bool = typer.Option(False, "--refresh", help="Ask PyPI even if the cached answer is recent."),
         no_lock: bool = typer.Option(False, "--no-lock", help="With --apply: re-render but do not re-lock."),
+        channel: Optional[str] = typer.Option(None, "--channel", help="With --apply: re-lock against this conda channel (a mirror or file:// copy of conda-forge)."),
+        pypi_index: Optional[str] = typer.Option(None, "--pypi-index", help="With --apply: re-lock the pip side against this simple index."),
         abi_check: bool = typer.Option(False, "--abi-check", help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="List every release passed over and why."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -92,7 +95,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         diffs = preview_changes(directory, report).diffs if report.proposal is not None else ()
         applied = None
         if apply and report.proposal is not None:
-            applied = apply_update(directory, report, lock=not no_lock)
+            applied = apply_update(directory, report, lock=not no_lock, channel=channel, pypi_index=pypi_index)
         if as_json:
             document = {
                 "update_available": report.update_available,
