@@ -17,6 +17,8 @@ from packaging.utils import canonicalize_name
 from envgen.catalog import Line
 
 METAL = "tensorflow-metal"
+# Installed by conda in every envgen environment, so never pinned for pip.
+PIP_TOOLING = ("pip", "setuptools", "wheel")
 _RESOLVED = re.compile(r" \(resolved [^)]*\)")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*(\\)?$")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")

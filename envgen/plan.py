@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from envgen.catalog import Catalog, Line
 from envgen.errors import CatalogError, SpecError
-from envgen.pinsets import pin_set_name, pinned_requirements
+from envgen.pinsets import PIP_TOOLING, pin_set_name, pinned_requirements
 from envgen.spec import ProjectSpec
 
 METAL_PLATFORM = "osx-arm64"
@@ -121,15 +121,25 @@ def _resolve_metal(spec: ProjectSpec, line: Line) -> str:
     return spec.metal
 
 
+def _conda_name(match_spec: str) -> str:
+    return match_spec.split()[0].split("=")[0].split("<")[0].split(">")[0].lower()
+
+
+def _extra_names(spec: ProjectSpec) -> set[str]:
+    return {_conda_name(extra) for extra in spec.conda_packages}
+
+
 def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
     pinned = {name for name, _ in line.conda}
     specs = [f"python {python}.*"]
     specs += [f"{name} {version}" for name, version in line.conda]
-    specs.append("pip")
+    # pip's own tooling comes from conda-forge, never from pip: conda-forge's pip carries setuptools and
+    # wheel up to Python 3.12 and not after, so name them, and locks/ leaves them out (see PIP_TOOLING).
+    specs += [name for name in PIP_TOOLING if name not in _extra_names(spec)]
     if spec.jupyter:
         specs += [name for name in JUPYTER_CONDA if name not in pinned]
     for extra in spec.conda_packages:
-        name = extra.split()[0].split("=")[0].split("<")[0].split(">")[0].lower()
+        name = _conda_name(extra)
         if name in pinned:
             raise SpecError(
                 f"packages.conda lists {name!r}, which envgen pins for TensorFlow {line.tf} ({dict(line.conda)[name]})",
