@@ -27,8 +27,25 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> tuple[typer.Typer, typer.Typer]:
-    """The typer app with every command registered (and the ``catalog`` sub-app)."""
+# Modules whose commands live under ``envgen catalog``; every other module registers the command of its name.
+CATALOG_COMMANDS = ("refresh", "check_pair")
+
+
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules a command line needs: only the invoked one, so start-up stays short.
+
+    With no command word (``envgen``, ``envgen --help``) every module is loaded, for the help listing.
+    """
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    if word == "catalog":
+        return CATALOG_COMMANDS
+    if word in COMMANDS and word not in CATALOG_COMMANDS:
+        return (word,)
+    return COMMANDS
+
+
+def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typer]:
+    """The typer app with the given command modules registered (all by default) and the ``catalog`` sub-app."""
     app = typer.Typer(
         name="envgen",
         help="Reproducible, hash-locked TensorFlow-on-Metal environments for Apple Silicon.",
@@ -45,7 +62,7 @@ def build_app() -> tuple[typer.Typer, typer.Typer]:
     ) -> None:
         """envgen turns envgen.toml into environment.yml, conda-lock.yml and a verified bootstrap."""
 
-    for name in COMMANDS:
+    for name in modules:
         importlib.import_module(f"envgen.commands.{name}").register(app, catalog_app)
     return app, catalog_app
 
@@ -72,11 +89,12 @@ def _sigint_raises_interrupted() -> Iterator[None]:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this)."""
-    app, _ = build_app()
+    args = list(argv) if argv is not None else sys.argv[1:]
+    app, _ = build_app(modules_for(args))
     command = typer.main.get_command(app)
     try:
         with _sigint_raises_interrupted():
-            result = command.main(args=list(argv) if argv is not None else None, prog_name="envgen", standalone_mode=False)
+            result = command.main(args=args, prog_name="envgen", standalone_mode=False)
     except EnvgenError as error:
         typer.echo(f"envgen: error: {error.one_line()}", err=True)
         return error.exit_code

@@ -38,3 +38,22 @@ def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
     assert process.returncode == 130
     assert err.strip().splitlines()[-1] == "envgen: interrupted"
     assert "Traceback" not in err
+
+
+def test_only_the_invoked_command_module_is_loaded():
+    from envgen.cli import COMMANDS, modules_for
+
+    assert modules_for(["lock", "--check"]) == ("lock",)
+    assert modules_for(["catalog", "refresh", "--json"]) == ("refresh", "check_pair")
+    assert modules_for(["--help"]) == COMMANDS
+    assert modules_for(["no-such-command"]) == COMMANDS  # so the error can list the real ones
+
+
+def test_every_command_has_help_and_the_listing_names_them_all(capsys):
+    from envgen.cli import COMMANDS
+
+    for argv in (["--help"], ["catalog", "--help"], *([name, "--help"] for name in COMMANDS if name not in ("refresh", "check_pair"))):
+        assert run(list(argv)) == 0, argv
+    out = capsys.readouterr().out
+    for word in ("new", "generate", "matrix", "doctor", "verify", "update", "lock", "refresh", "check-pair"):
+        assert word in out
