@@ -153,18 +153,11 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise MachOError("truncated sleb128")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
-                result -= 1 << shift
-            return result, pos
+    value, end = _uleb(data, pos)
+    bits = 7 * (end - pos)
+    if value & (1 << (bits - 1)):  # the sign is the top bit of the last group
+        value -= 1 << bits
+    return value, end
 
 
 def _cstring(data: bytes, pos: int) -> tuple[str, int]:

@@ -333,3 +333,11 @@ def test_real_pairs_from_pypi():
     bad = check_pair("1.1.0", "2.18.0", repository=PyPIClient())
     assert not bad.compatible
     assert [f.symbol for f in bad.resolution.missing] == ["__ZN3tsl8internal10LogMessageC1EPKcii"]
+
+
+@pytest.mark.parametrize("data,value", [(b"\x7f", -1), (b"\x7e", -2), (b"\x80\x7f", -128), (b"\x3f", 63),
+                                        (b"\xc0\x00", 64), (b"\xe5\x8e\x26", 624485)])
+def test_signed_leb128_as_dyld_reads_it(data, value):
+    from envgen.macho import _sleb
+
+    assert _sleb(data, 0) == (value, len(data))
