@@ -1,8 +1,8 @@
 """For envgen's maintainers: compare the catalog with PyPI, and regenerate the pin sets in ``locks/``.
 
 ``compare_catalog`` is pure (catalog + release facts → findings). ``write_locks`` resolves, for
-each catalog line, the full hash-pinned pip closure for aarch64-apple-darwin at the line's
-default Python with uv against real PyPI: the line's pip caps are constraints; the packages the
+each catalog line and each Python it supports, the full hash-pinned pip closure for
+aarch64-apple-darwin with uv against real PyPI: the line's pip caps are constraints; the packages the
 catalog leaves to conda are constrained to their conda pins and resolved against
 dependency-free stand-in wheels (``NAME-VERSION+conda``, one per PyPI release inside the pin), so
 pip's requirements must agree with conda's versions while conda keeps providing them; they are
@@ -340,7 +340,7 @@ def lock_line(line: Line, *, repository: Repository, python: str | None = None, 
 
 def write_locks(catalog: Catalog, *, repository: Repository, directory: Path | None = None, uv: str | None = None,
                 run: Runner = _run) -> tuple[LockResult, ...]:
-    """Regenerate ``locks/``: one pin set per catalog line at its default Python; stale files removed.
+    """Regenerate ``locks/``: one pin set per catalog line and Python it supports; stale files removed.
 
     Every line is resolved before anything is written, so a failure leaves ``locks/`` as it was.
     """
@@ -348,8 +348,9 @@ def write_locks(catalog: Catalog, *, repository: Repository, directory: Path | N
     uv = uv or find_uv()
     made: list[tuple[Line, str, str, _Resolved]] = []
     for line in catalog.lines:
-        text, resolved = lock_line(line, repository=repository, uv=uv, run=run)
-        made.append((line, line.default_python, text, resolved))
+        for python in line.pythons:
+            text, resolved = lock_line(line, repository=repository, python=python, uv=uv, run=run)
+            made.append((line, python, text, resolved))
     results = []
     keep = set()
     for line, python, text, resolved in made:

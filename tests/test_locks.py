@@ -15,21 +15,21 @@ from envgen.pypi import _ARM64_ARCHES, parse_wheel_tags
 from envgen.spec import ProjectSpec
 
 CATALOG = load_catalog()
-LINES = [pytest.param(line, id=line.tf) for line in CATALOG.lines]
+LINES = [pytest.param(line, python, id=f"{line.tf}-py{python}") for line in CATALOG.lines for python in line.pythons]
 REGENERATE = "regenerate with `envgen catalog refresh --write-locks` (needs PyPI and uv)"
 
 
-@pytest.mark.parametrize("line", LINES)
-def test_every_catalog_line_has_a_current_pin_set(line):
-    pin_set = read_pin_set(line.tf, line.default_python)
-    assert pin_set is not None, f"locks/ has no {pin_set_name(line.tf, line.default_python)}: {REGENERATE}"
+@pytest.mark.parametrize("line,python", LINES)
+def test_every_catalog_line_and_python_has_a_current_pin_set(line, python):
+    pin_set = read_pin_set(line.tf, python)
+    assert pin_set is not None, f"locks/ has no {pin_set_name(line.tf, python)}: {REGENERATE}"
     assert stale_fields(pin_set, line) == [], f"made from another version of the catalog line: {REGENERATE}"
-    assert pin_set.field("python") == line.default_python
+    assert pin_set.field("python") == python
 
 
-@pytest.mark.parametrize("line", LINES)
-def test_pin_sets_respect_the_line(line):
-    pin_set = read_pin_set(line.tf, line.default_python)
+@pytest.mark.parametrize("line,python", LINES)
+def test_pin_sets_respect_the_line(line, python):
+    pin_set = read_pin_set(line.tf, python)
     if pin_set is None:
         pytest.skip("no pin set (the test above fails for it)")
     pins = {pin.name: pin for pin in pin_set.pins}
@@ -56,7 +56,7 @@ def test_pin_sets_respect_the_line(line):
 
 
 def test_locks_holds_no_pin_set_for_a_line_the_catalog_lacks():
-    expected = {pin_set_name(line.tf, line.default_python) for line in CATALOG.lines}
+    expected = {pin_set_name(line.tf, python) for line in CATALOG.lines for python in line.pythons}
     present = {path.name for path in locks_dir().glob("tf-*.txt")}
     assert present <= expected, f"stale pin sets {sorted(present - expected)}: {REGENERATE}"
 
