@@ -520,7 +520,7 @@ def lock_project(request: LockRequest, progress: Progress = lambda message: None
                 document = yaml.load((workdir / LOCK_FILE).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
                 derived = yaml.safe_load((workdir / ENV_FILE).read_text()) or {}
                 root = tuple(r for d in derived.get("dependencies") or [] if isinstance(d, dict) for r in d.get("pip") or [])
-                findings = check_lock(document, names, allowed, root)
+                findings = check_lock(document, names, allowed, root, min_macos=plan.min_macos)
                 fixable = [f for f in findings if f.fix is not None]
                 changed = False
                 for finding in fixable:

@@ -291,8 +291,40 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[Finding]:
     ]
 
 
+def check_macos_wheels(lock: dict, min_macos: str) -> list[Finding]:
+    """Every pip wheel for a Mac installs on the project's minimum macOS.
+
+    conda-lock picks pip wheels as if for macOS 13.4, whatever the target: a release whose wheel
+    needs a newer macOS than the catalog line's minimum would fail to install on an older Mac.
+    """
+    from envgen.pypi import parse_wheel_tags  # the one wheel-tag parser
+
+    too_new = defaultdict(list)
+    for package in lock.get("package", []):
+        platform = package.get("platform", "")
+        if package.get("manager") != "pip" or not platform.startswith("osx-"):
+            continue
+        filename = str(package.get("url", "")).split("#")[0].rsplit("/", 1)[-1]
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            needs = parse_wheel_tags(filename).macos_min
+        except (ValueError, InvalidVersion):
+            continue
+        if needs and Version(needs) > Version(min_macos):
+            too_new[platform].append((package["name"], package["version"], filename, needs))
+    return [
+        Finding("macos", platform,
+                "; ".join(f"{filename} needs macOS {needs}" for _, _, filename, needs in items)
+                + f", newer than this project's minimum macOS {min_macos} on {platform}: pin an older release of "
+                f"{', '.join(name for name, *_ in items)} in [packages] pip",
+                tuple(name for name, *_ in items))
+        for platform, items in sorted(too_new.items())
+    ]
+
+
 def check_lock(lock: dict, names: NameMap, allowed_channels: tuple[str, ...] = (CONDA_FORGE,),
-               root: tuple[str, ...] = ()) -> list[Finding]:
+               root: tuple[str, ...] = (), min_macos: str | None = None) -> list[Finding]:
     """All rules, in the order a reader would fix them; ``root``: environment.yml's pip requirements."""
     return [
         *check_pip_requirements(lock, names, root),
@@ -300,4 +332,5 @@ def check_lock(lock: dict, names: NameMap, allowed_channels: tuple[str, ...] = (
         *check_single_tensorflow(lock),
         *check_hashes(lock),
         *check_channels(lock, allowed_channels),
+        *(check_macos_wheels(lock, min_macos) if min_macos else ()),
     ]

@@ -13,6 +13,7 @@ from envgen.lock_checks import (
     check_duplicates,
     check_hashes,
     check_lock,
+    check_macos_wheels,
     check_pip_requirements,
     check_single_tensorflow,
     conda_version_spec,
@@ -155,3 +156,16 @@ def test_shipped_mapping_is_conda_locks_format_and_knows_tf_packages():
     assert conda_name_to_pypi_name("ml_dtypes", mapping_url=str(MAPPING_PATH)) == "ml-dtypes"
     names = load_name_map(MAPPING_PATH)
     assert names.conda_name("Typing_Extensions") == "typing_extensions" and names.pypi_name("numpy") == "numpy"
+
+
+def test_a_mac_wheel_needing_a_newer_macos_than_the_minimum_fails_the_lock():
+    newer = dict(pip("optree", "0.13.0"), url="https://files.pythonhosted.org/x/optree-0.13.0-cp311-cp311-macosx_13_0_arm64.whl")
+    fine = dict(pip("ml-dtypes", "0.4.1"), url="https://files.pythonhosted.org/x/ml_dtypes-0.4.1-cp311-cp311-macosx_10_9_universal2.whl")
+    doc = lock(conda("python", "3.11.9", python=False), newer, fine, pip("keras", "3.6.0"))
+    [finding] = check_macos_wheels(doc, "12.1")
+    assert finding.rule == "macos" and finding.packages == ("optree",) and finding.fix is None
+    assert finding.message == ("optree-0.13.0-cp311-cp311-macosx_13_0_arm64.whl needs macOS 13.0, newer than this project's "
+                               "minimum macOS 12.1 on osx-arm64: pin an older release of optree in [packages] pip")
+    assert check_macos_wheels(doc, "13.0") == []
+    assert [f.rule for f in check_lock(doc, NAMES, min_macos="12.1")] == ["macos"]
+    assert check_lock(doc, NAMES) == []  # no minimum given: the rule does not apply
