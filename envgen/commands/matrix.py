@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 from rich.console import Console
@@ -25,7 +26,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             return
         table = Table(title="envgen catalog: TensorFlow on Apple Silicon")
         for column in ("TF", "package", "metal", "Python", "macOS ≥", "conda-forge pins", "status", "ABI"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column not in ("Python", "conda-forge pins"))
         for row in rows:
             table.add_row(
                 row["tf"],
@@ -33,11 +34,12 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 row["metal"] or "—",
                 ", ".join(row["pythons"]),
                 row["min_macos"],
-                ", ".join(f"{k} {v}" for k, v in row["conda"].items()),
+                "\n".join(f"{k} {v}" for k, v in row["conda"].items()),
                 row["status"],
                 _abi_cell(row["abi"]),
             )
-        Console().print(table)
+        # A pipe or a file gets the whole table, not one cut to 80 columns.
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _abi_cell(record: dict | None) -> str:
