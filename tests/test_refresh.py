@@ -117,7 +117,7 @@ def uv():
     try:
         return find_uv()
     except EnvironmentProblem:
-        pytest.skip("uv is not installed (pip install -e '.[test]' installs it)")
+        pytest.fail("uv is not installed: it is in the test extra (pip install -e '.[test]')")
 
 
 @pytest.fixture
