@@ -1,22 +1,25 @@
 """A small PyPI on 127.0.0.1 built from wheels the tests make: PEP 503 simple pages for uv and pip,
 and the JSON API (``/pypi/NAME/json``) for envgen's own client, both describing the same files.
 
-The wheels are real-format (METADATA, WHEEL, RECORD) with the dependency metadata each test
-gives, so uv resolves them exactly as it would PyPI's; they hold no code.
+The wheels are the lock fixtures' real-format ones (make_fixtures.make_wheel: METADATA, WHEEL,
+RECORD) with the dependency metadata each test gives, so uv resolves them as it would PyPI's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
+import tarfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+
+from lock_fixtures import make_fixtures
 
 
 @dataclass(frozen=True)
@@ -28,33 +31,21 @@ class Dist:
     sdist: bool = False  # an sdist only (no wheel)
     uploaded: str = "2021-09-30T12:00:00"
 
-    @property
-    def filename(self) -> str:
-        project = canonicalize_name(self.name).replace("-", "_")
-        return f"{project}-{self.version}.tar.gz" if self.sdist else f"{project}-{self.version}-{self.tag}.whl"
-
 
 def build(dist: Dist, directory: Path) -> Path:
-    """Write the wheel (or a minimal sdist) for a Dist; returns its path."""
-    path = directory / dist.filename
-    metadata = f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n" + "".join(
-        f"Requires-Dist: {requirement}\n" for requirement in dist.requires
-    )
-    if dist.sdist:
-        import io
-        import tarfile
-
-        with tarfile.open(path, "w:gz") as archive:
-            data = metadata.encode()
-            info = tarfile.TarInfo(f"{dist.filename[:-7]}/PKG-INFO")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    """Write the wheel (the lock fixtures' real-format one) or a minimal sdist for a Dist; returns its path."""
+    if not dist.sdist:
+        filename, data = make_fixtures.make_wheel(dist.name, dist.version, dist.tag, list(dist.requires))
+        path = directory / filename
+        path.write_bytes(data)
         return path
-    info_dir = f"{canonicalize_name(dist.name).replace('-', '_')}-{dist.version}.dist-info"
-    with zipfile.ZipFile(path, "w") as wheel:
-        wheel.writestr(f"{info_dir}/METADATA", metadata)
-        wheel.writestr(f"{info_dir}/WHEEL", f"Wheel-Version: 1.0\nGenerator: envgen-tests\nRoot-Is-Purelib: false\nTag: {dist.tag}\n")
-        wheel.writestr(f"{info_dir}/RECORD", "")
+    root = f"{canonicalize_name(dist.name).replace('-', '_')}-{dist.version}"
+    path = directory / f"{root}.tar.gz"
+    metadata = f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n".encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo(f"{root}/PKG-INFO")
+        info.size = len(metadata)
+        archive.addfile(info, io.BytesIO(metadata))
     return path
 
 
@@ -63,10 +54,11 @@ class LocalPyPI:
 
     def __init__(self, dists: list[Dist], directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.files: dict[str, list[tuple[Dist, str, bytes]]] = {}
+        self.files: dict[str, list[tuple[Dist, str, str, bytes]]] = {}  # name -> (dist, file name, sha256, bytes)
         for dist in dists:
-            data = build(dist, directory).read_bytes()
-            self.files.setdefault(canonicalize_name(dist.name), []).append((dist, hashlib.sha256(data).hexdigest(), data))
+            path = build(dist, directory)
+            data = path.read_bytes()
+            self.files.setdefault(canonicalize_name(dist.name), []).append((dist, path.name, hashlib.sha256(data).hexdigest(), data))
         self.requests: list[str] = []
         local = self
 
@@ -100,7 +92,7 @@ class LocalPyPI:
         return f"http://{host}:{port}"
 
     def sha256(self, filename: str) -> str:
-        return next(digest for entries in self.files.values() for dist, digest, _ in entries if dist.filename == filename)
+        return next(digest for entries in self.files.values() for _, name, digest, _ in entries if name == filename)
 
     def _answer(self, path: str) -> tuple[int, bytes, str]:
         parts = [p for p in path.split("?")[0].split("/") if p]
@@ -109,8 +101,8 @@ class LocalPyPI:
             if entries is None:
                 return 404, b"not found", "text/plain"
             links = "".join(
-                f'<a href="/files/{html.escape(d.filename)}#sha256={digest}">{html.escape(d.filename)}</a><br>\n'
-                for d, digest, _ in entries
+                f'<a href="/files/{html.escape(name)}#sha256={digest}">{html.escape(name)}</a><br>\n'
+                for _, name, digest, _ in entries
             )
             return 200, f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode(), "text/html"
         if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
@@ -118,10 +110,10 @@ class LocalPyPI:
             if entries is None:
                 return 404, b'{"message": "Not Found"}', "application/json"
             releases: dict[str, list[dict]] = {}
-            for dist, digest, data in entries:
+            for dist, name, digest, data in entries:
                 releases.setdefault(dist.version, []).append({
-                    "filename": dist.filename,
-                    "url": f"{self.url}/files/{dist.filename}",
+                    "filename": name,
+                    "url": f"{self.url}/files/{name}",
                     "digests": {"sha256": digest},
                     "size": len(data),
                     "packagetype": "sdist" if dist.sdist else "bdist_wheel",
@@ -134,8 +126,8 @@ class LocalPyPI:
             return 200, json.dumps(document).encode(), "application/json"
         if len(parts) == 2 and parts[0] == "files":
             for entries in self.files.values():
-                for dist, _, data in entries:
-                    if dist.filename == parts[1]:
+                for _, name, _, data in entries:
+                    if name == parts[1]:
                         return 200, data, "application/octet-stream"
         return 404, b"not found", "text/plain"
 
