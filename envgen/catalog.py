@@ -19,6 +19,7 @@ from envgen.errors import CatalogError
 CATALOG_PATH = Path(__file__).parent / "data" / "catalog.toml"
 STATUSES = ("verified", "inferred")
 KNOWN_PLATFORMS = ("osx-arm64", "osx-64", "linux-64")
+METAL = "tensorflow-metal"  # Apple's GPU plugin: the package every line pairs with
 _LINE_KEYS = {
     "tf", "package", "version", "versions", "metal", "metal_range", "pythons", "min_macos",
     "platforms", "status", "inferred", "conda", "pip_caps", "sources", "notes",

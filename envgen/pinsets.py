@@ -14,9 +14,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from envgen.catalog import Line
+from envgen.catalog import METAL, Line
 
-METAL = "tensorflow-metal"
 # Installed by conda in every envgen environment, so never pinned for pip.
 PIP_TOOLING = ("pip", "setuptools", "wheel")
 _RESOLVED = re.compile(r" \(resolved [^)]*\)")

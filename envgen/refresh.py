@@ -27,11 +27,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from envgen.atomic import atomic_write
-from envgen.catalog import Catalog, Line
+from envgen.catalog import METAL, Catalog, Line
 from envgen.errors import CatalogError, EnvironmentProblem
 from envgen.pinsets import PIP_TOOLING, line_fields, locks_dir, pin_set_name
 from envgen.pypi import DEFAULT_BASE_URL, Releases, Repository, fetch_all
-from envgen.update import METAL, PACKAGES, TF_PACKAGES, Pair, infer_pairs
+from envgen.update import PACKAGES, TF_PACKAGES, Pair, infer_pairs
 
 PLATFORM = "osx-arm64"
 UV_PLATFORM = "aarch64-apple-darwin"

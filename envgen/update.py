@@ -21,11 +21,10 @@ from typing import Protocol
 from packaging.version import Version
 
 from envgen.abirecords import AbiRecords
-from envgen.catalog import Catalog, Line
+from envgen.catalog import METAL, Catalog, Line
 from envgen.errors import CatalogError, CheckFailed, EnvgenError, SpecError
 from envgen.pypi import Release, Releases, Repository, fetch_all
 
-METAL = "tensorflow-metal"
 TF_PACKAGES = ("tensorflow-macos", "tensorflow")
 PACKAGES = (METAL, *TF_PACKAGES)
 ARM64 = "osx-arm64"
