@@ -22,6 +22,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envgen.pypi import parse_wheel_tags
+
 CONDA_FORGE = "https://conda.anaconda.org/conda-forge"
 TF_PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-cpu")
 
@@ -297,8 +299,6 @@ def check_macos_wheels(lock: dict, min_macos: str) -> list[Finding]:
     conda-lock picks pip wheels as if for macOS 13.4, whatever the target: a release whose wheel
     needs a newer macOS than the catalog line's minimum would fail to install on an older Mac.
     """
-    from envgen.pypi import parse_wheel_tags  # the one wheel-tag parser
-
     too_new = defaultdict(list)
     for package in lock.get("package", []):
         platform = package.get("platform", "")
