@@ -160,6 +160,21 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
     return value, end
 
 
+def _trie_node(trie: bytes, node: int) -> tuple[int, int, list[tuple[bytes, int]]]:
+    """One export-trie node: its terminal size, where its terminal info starts, and its (label, child) edges."""
+    terminal_size, terminal = _uleb(trie, node)
+    pos = terminal + terminal_size
+    count = trie[pos]
+    pos += 1
+    edges = []
+    for _ in range(count):
+        end = trie.index(b"\0", pos)
+        label = trie[pos:end]
+        child, pos = _uleb(trie, end + 1)
+        edges.append((label, child))
+    return terminal_size, terminal, edges
+
+
 def _cstring(data: bytes, pos: int) -> tuple[str, int]:
     end = data.find(b"\0", pos)
     if end < 0:
@@ -195,19 +210,13 @@ class ExportTrie(ExportTable):
             visited += 1
             if visited > 100_000 or node >= len(trie):
                 raise MachOError("export trie loops or points outside itself")
-            terminal_size, pos = _uleb(trie, node)
+            terminal_size, terminal, edges = _trie_node(trie, node)
             if matched == len(wanted) and terminal_size:
-                return self._terminal(name, trie, pos)
+                return self._terminal(name, trie, terminal)
             # not there yet, or a node that is not terminal itself: the newer linker (ld-prime)
             # hangs a name that is a prefix of another off an empty edge label, which dyld's
             # trieWalk follows like any other edge
-            pos += terminal_size
-            count = trie[pos]
-            pos += 1
-            for _ in range(count):
-                end = trie.index(b"\0", pos)
-                label = trie[pos:end]
-                child, pos = _uleb(trie, end + 1)
+            for label, child in edges:
                 if wanted.startswith(label, matched):
                     node, matched = child, matched + len(label)
                     break
@@ -235,17 +244,10 @@ class ExportTrie(ExportTable):
             visited += 1
             if visited > 50_000_000 or node >= len(trie):
                 raise MachOError("export trie loops or points outside itself")
-            terminal_size, pos = _uleb(trie, node)
+            terminal_size, _, edges = _trie_node(trie, node)
             if terminal_size:
                 yield prefix.decode("utf-8", "replace")
-            pos += terminal_size
-            count = trie[pos]
-            pos += 1
-            for _ in range(count):
-                end = trie.index(b"\0", pos)
-                label = trie[pos:end]
-                child, pos = _uleb(trie, end + 1)
-                stack.append((child, prefix + label))
+            stack.extend((child, prefix + label) for label, child in edges)
 
 
 class SymtabExports(ExportTable):
