@@ -16,8 +16,8 @@ import tempfile
 
 CHILD = r"""
 import json, resource, sys, time
-from envgen.checkpair import check_pair
-from envgen.pypi import PyPIClient
+from envgen.abi.checkpair import check_pair
+from envgen.pypi.client import PyPIClient
 started = time.perf_counter()
 report = check_pair(sys.argv[1], sys.argv[2], repository=PyPIClient())
 seconds = time.perf_counter() - started
@@ -36,21 +36,40 @@ print(json.dumps({
 
 def measure(metal: str, tf: str, cache: str) -> dict:
     env = {**os.environ, "ENVGEN_CACHE_DIR": cache}
-    done = subprocess.run([sys.executable, "-c", CHILD, metal, tf], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, metal, tf],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def main(argv: list[str]) -> int:
-    pairs = list(zip(argv[0::2], argv[1::2])) or [("1.1.0", "2.16.2")]
+    pairs = list(zip(argv[0::2], argv[1::2], strict=False)) or [("1.1.0", "2.16.2")]
     for metal, tf in pairs:
         with tempfile.TemporaryDirectory(prefix="envgen-bench-") as cache:
             for label in ("cold", "warm"):
                 r = measure(metal, tf, cache)
-                cache_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs) / 1e6
-                verdict = "compatible" if r["compatible"] else f"incompatible ({len(r['missing'])} missing)"
-                print(f"metal {metal} + tf {tf} {label}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                      f"downloaded {r['downloaded_mb']:.0f} MB in {r['download_s']:.1f} s, extraction {r['extract_s']:.2f} s, "
-                      f"{r['checked']} symbols checked, {verdict}; cache now {cache_mb:.0f} MB")
+                cache_mb = (
+                    sum(
+                        os.path.getsize(os.path.join(d, f))
+                        for d, _, fs in os.walk(cache)
+                        for f in fs
+                    )
+                    / 1e6
+                )
+                verdict = (
+                    "compatible"
+                    if r["compatible"]
+                    else f"incompatible ({len(r['missing'])} missing)"
+                )
+                print(
+                    f"metal {metal} + tf {tf} {label}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                    f"downloaded {r['downloaded_mb']:.0f} MB in {r['download_s']:.1f} s, extraction {r['extract_s']:.2f} s, "
+                    f"{r['checked']} symbols checked, {verdict}; cache now {cache_mb:.0f} MB"
+                )
     return 0
 
 

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from envgen.catalog import load_catalog
-from envgen.doctor import diagnose
-from envgen.doctor_target import run_probe
+from envgen.catalog.lines import load_catalog
+from envgen.doctor.rules import diagnose
+from envgen.doctor.target import run_probe
 
 FIXTURES = Path(__file__).parent.parent / "tests" / "fixtures" / "doctor"
 
@@ -31,7 +31,9 @@ def timed(fn) -> float:
 
 
 def report(label: str, times: list[float]) -> None:
-    print(f"{label:<56} median {statistics.median(times) * 1000:8.1f} ms   worst {max(times) * 1000:8.1f} ms   (n={len(times)})")
+    print(
+        f"{label:<56} median {statistics.median(times) * 1000:8.1f} ms   worst {max(times) * 1000:8.1f} ms   (n={len(times)})"
+    )
 
 
 def main() -> None:
@@ -41,16 +43,36 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         bare = Path(scratch) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
-        report("probe, bare venv (no TensorFlow)", [timed(lambda: run_probe(bare / "bin" / "python")) for _ in range(args.repeat)])
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True
+        )
+        report(
+            "probe, bare venv (no TensorFlow)",
+            [
+                timed(lambda: run_probe(bare / "bin" / "python"))
+                for _ in range(args.repeat)
+            ],
+        )
     tf_python = Path(args.tf_python)
     if tf_python.exists():
-        report("probe, TensorFlow CPU venv (import, devices, 2 ops)", [timed(lambda: run_probe(tf_python)) for _ in range(args.repeat)])
+        report(
+            "probe, TensorFlow CPU venv (import, devices, 2 ops)",
+            [timed(lambda: run_probe(tf_python)) for _ in range(args.repeat)],
+        )
     else:
         print(f"skipped the TensorFlow probe: no {tf_python} (pass --tf-python)")
     catalog = load_catalog()
-    probes = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
-    report(f"rules over {len(probes)} recorded probe results", [timed(lambda: [diagnose(p, catalog) for p in probes]) for _ in range(args.repeat * 20)])
+    probes = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(FIXTURES.glob("*.json"))
+    ]
+    report(
+        f"rules over {len(probes)} recorded probe results",
+        [
+            timed(lambda: [diagnose(p, catalog) for p in probes])
+            for _ in range(args.repeat * 20)
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from envgen.catalog import load_catalog
-from envgen.project import create_project
-from envgen.spec import ProjectSpec
+from envgen.catalog.lines import load_catalog
+from envgen.generate.project import create_project
+from envgen.generate.spec import ProjectSpec
 
 
 def timed(fn) -> float:
@@ -35,22 +35,63 @@ def main() -> None:
     try:
         lines = [line.tf for line in load_catalog().lines]
         print(f"{'case':<28}{'median ms':>12}{'max ms':>10}")
-        for tf in dict.fromkeys((lines[0], "2.6" if "2.6" in lines else lines[0], lines[-1])):
+        for tf in dict.fromkeys(
+            (lines[0], "2.6" if "2.6" in lines else lines[0], lines[-1])
+        ):
             runs = []
             for i in range(args.repeat):
                 target = work / f"inproc-{tf}-{i}"
-                runs.append(timed(lambda: create_project(ProjectSpec(name="demo", tensorflow=tf), target)))
-            print(f"{'in-process new --tf ' + tf:<28}{statistics.median(runs) * 1e3:>12.1f}{max(runs) * 1e3:>10.1f}")
+                runs.append(
+                    timed(
+                        lambda: create_project(
+                            ProjectSpec(name="demo", tensorflow=tf), target
+                        )
+                    )
+                )
+            print(
+                f"{'in-process new --tf ' + tf:<28}{statistics.median(runs) * 1e3:>12.1f}{max(runs) * 1e3:>10.1f}"
+            )
         cli_runs, startup_runs = [], []
         for i in range(max(3, args.repeat // 4)):
             target = work / f"cli-{i}"
-            cli_runs.append(timed(lambda: subprocess.run(
-                [sys.executable, "-m", "envgen", "new", "demo", "--tf", "2.6", "--no-lock", "--dir", str(target)],
-                check=True, capture_output=True)))
-            startup_runs.append(timed(lambda: subprocess.run([sys.executable, "-m", "envgen", "--version"], check=True, capture_output=True)))
-        print(f"{'CLI new --tf 2.6 --no-lock':<28}{statistics.median(cli_runs) * 1e3:>12.1f}{max(cli_runs) * 1e3:>10.1f}")
-        print(f"{'CLI --version (start-up)':<28}{statistics.median(startup_runs) * 1e3:>12.1f}{max(startup_runs) * 1e3:>10.1f}")
-        print(f"generation alone (CLI minus start-up): {(statistics.median(cli_runs) - statistics.median(startup_runs)) * 1e3:.1f} ms")
+            cli_runs.append(
+                timed(
+                    lambda: subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "envgen",
+                            "new",
+                            "demo",
+                            "--tf",
+                            "2.6",
+                            "--no-lock",
+                            "--dir",
+                            str(target),
+                        ],
+                        check=True,
+                        capture_output=True,
+                    )
+                )
+            )
+            startup_runs.append(
+                timed(
+                    lambda: subprocess.run(
+                        [sys.executable, "-m", "envgen", "--version"],
+                        check=True,
+                        capture_output=True,
+                    )
+                )
+            )
+        print(
+            f"{'CLI new --tf 2.6 --no-lock':<28}{statistics.median(cli_runs) * 1e3:>12.1f}{max(cli_runs) * 1e3:>10.1f}"
+        )
+        print(
+            f"{'CLI --version (start-up)':<28}{statistics.median(startup_runs) * 1e3:>12.1f}{max(startup_runs) * 1e3:>10.1f}"
+        )
+        print(
+            f"generation alone (CLI minus start-up): {(statistics.median(cli_runs) - statistics.median(startup_runs)) * 1e3:.1f} ms"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,17 @@ import typer
 from envgen import __version__
 from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
 
-COMMANDS = ("new", "generate", "matrix", "doctor", "verify", "update", "refresh", "check_pair", "lock")
+COMMANDS = (
+    "new",
+    "generate",
+    "matrix",
+    "doctor",
+    "verify",
+    "update",
+    "refresh",
+    "check_pair",
+    "lock",
+)
 
 
 def _version(value: bool) -> None:
@@ -53,12 +63,20 @@ def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typ
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    catalog_app = typer.Typer(help="Inspect and maintain envgen's version catalog.", no_args_is_help=True)
+    catalog_app = typer.Typer(
+        help="Inspect and maintain envgen's version catalog.", no_args_is_help=True
+    )
     app.add_typer(catalog_app, name="catalog")
 
     @app.callback()
     def _root(
-        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version.",
+        ),
     ) -> None:
         """envgen turns envgen.toml into environment.yml, conda-lock.yml and a verified bootstrap."""
 
@@ -104,7 +122,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.TyperException as error:
         message = error.format_message()
         if message:  # empty when typer already printed the help (no arguments given)
-            typer.echo(f"envgen: error: {message} (hint: see 'envgen --help')", err=True)
+            typer.echo(
+                f"envgen: error: {message} (hint: see 'envgen --help')", err=True
+            )
         return EXIT_BAD_INPUT
     except typer.Exit as done:
         return done.exit_code

@@ -18,7 +18,9 @@ class EnvgenError(Exception):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str = "", *, exit_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -29,7 +29,9 @@ def pytest_collection_modifyitems(config, items):
     if _PYPI_REACHABLE is None:
         _PYPI_REACHABLE = _pypi_reachable()
     if not _PYPI_REACHABLE:
-        skip = pytest.mark.skip(reason="needs live PyPI (pypi.org:443 not reachable from this machine)")
+        skip = pytest.mark.skip(
+            reason="needs live PyPI (pypi.org:443 not reachable from this machine)"
+        )
         for item in items:
             if "network" in item.keywords:
                 item.add_marker(skip)
@@ -41,11 +43,15 @@ class NetworkBlocked(RuntimeError):
 
 def _guarded_connect(self, address):
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and (host in ("localhost", "::1") or host.startswith("127.") or host.startswith("/")):
+    if isinstance(host, str) and (
+        host in ("localhost", "::1") or host.startswith("127.") or host.startswith("/")
+    ):
         return _REAL_CONNECT(self, address)
     if self.family == socket.AF_UNIX:
         return _REAL_CONNECT(self, address)
-    raise NetworkBlocked(f"test tried to reach {address!r}: mark it @pytest.mark.network or use a local fixture")
+    raise NetworkBlocked(
+        f"test tried to reach {address!r}: mark it @pytest.mark.network or use a local fixture"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from envgen.catalog import load_catalog
-from envgen.doctor import Report, diagnose
-from envgen.doctor_target import DEFAULT_TIMEOUT, choose_target, find_project, load_probe_result, run_probe
+from envgen.catalog.lines import load_catalog
+from envgen.doctor.rules import Report, diagnose
+from envgen.doctor.target import (
+    DEFAULT_TIMEOUT,
+    choose_target,
+    find_project,
+    load_probe_result,
+    run_probe,
+)
 
 _STYLE = {"error": "bold red", "warning": "yellow", "ok": "green"}
 _MARK = {"error": "✗ error", "warning": "! warning", "ok": "✓ ok"}
@@ -21,11 +26,20 @@ _MARK = {"error": "✗ error", "warning": "! warning", "ok": "✓ ok"}
 
 def print_report(report: Report, console: Console) -> None:
     """The report as a table, errors first, and a one-line summary."""
-    console.print(f"envgen doctor: {report.target}  [dim]({report.target_reason})[/dim]", highlight=False)
+    console.print(
+        f"envgen doctor: {report.target}  [dim]({report.target_reason})[/dim]",
+        highlight=False,
+    )
     facts = report.facts()
-    seen = [f"{facts['os'] or '?'} on {facts['machine'] or '?'}", f"Python {facts['python'] or '?'}", facts["environment"] or "",
-            facts["tensorflow_distributions"] or "no TensorFlow installed"]
-    console.print("  " + " · ".join(x for x in seen if x), highlight=False, markup=False)
+    seen = [
+        f"{facts['os'] or '?'} on {facts['machine'] or '?'}",
+        f"Python {facts['python'] or '?'}",
+        facts["environment"] or "",
+        facts["tensorflow_distributions"] or "no TensorFlow installed",
+    ]
+    console.print(
+        "  " + " · ".join(x for x in seen if x), highlight=False, markup=False
+    )
     table = Table(show_lines=True)
     table.add_column("check", no_wrap=True)
     table.add_column("finding (evidence)", overflow="fold", ratio=3)
@@ -38,19 +52,49 @@ def print_report(report: Report, console: Console) -> None:
         table.add_row(check, cell, Text(finding.fix))
     console.print(table)
     errors, warnings = len(report.errors), len(report.warnings)
-    verdict = "environment OK" if not errors else "fix the errors above, then rerun `envgen doctor`"
-    console.print(f"{errors} error(s), {warnings} warning(s), {len(report.findings) - errors - warnings} ok: {verdict}", highlight=False)
+    verdict = (
+        "environment OK"
+        if not errors
+        else "fix the errors above, then rerun `envgen doctor`"
+    )
+    console.print(
+        f"{errors} error(s), {warnings} warning(s), {len(report.findings) - errors - warnings} ok: {verdict}",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def doctor(
-        python: Optional[str] = typer.Option(None, "--python", help="The interpreter to examine (path, or a name on PATH)."),
-        prefix: Optional[Path] = typer.Option(None, "--prefix", help="The environment to examine (a conda env or venv directory)."),
-        directory: Optional[Path] = typer.Option(None, "--dir", help="An envgen project: compare the environment with its conda-lock.yml."),
-        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-        timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=5, help="Seconds the probe (import tensorflow, one op) may take."),
-        probe_result: Optional[Path] = typer.Option(None, "--probe-result", help="Report on a recorded probe result (JSON from doctor_probe.py) instead of running one."),
+        python: str | None = typer.Option(
+            None,
+            "--python",
+            help="The interpreter to examine (path, or a name on PATH).",
+        ),
+        prefix: Path | None = typer.Option(
+            None,
+            "--prefix",
+            help="The environment to examine (a conda env or venv directory).",
+        ),
+        directory: Path | None = typer.Option(
+            None,
+            "--dir",
+            help="An envgen project: compare the environment with its conda-lock.yml.",
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the findings as JSON."
+        ),
+        timeout: float = typer.Option(
+            DEFAULT_TIMEOUT,
+            "--timeout",
+            min=5,
+            help="Seconds the probe (import tensorflow, one op) may take.",
+        ),
+        probe_result: Path | None = typer.Option(
+            None,
+            "--probe-result",
+            help="Report on a recorded probe result (JSON from envgen/doctor/probe.py) instead of running one.",
+        ),
     ) -> int:
         """Diagnose a TensorFlow-on-Apple-Silicon environment: each finding with its evidence and fix.
 
@@ -62,9 +106,14 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         if probe_result is not None:
             project, _ = find_project(directory, catalog)
             probe = load_probe_result(probe_result)
-            name, reason = str((probe.get("python") or {}).get("executable") or probe_result), f"recorded in {probe_result}"
+            name, reason = (
+                str((probe.get("python") or {}).get("executable") or probe_result),
+                f"recorded in {probe_result}",
+            )
         else:
-            target = choose_target(python, str(prefix) if prefix else None, directory, catalog)
+            target = choose_target(
+                python, str(prefix) if prefix else None, directory, catalog
+            )
             project, probe = target.project, run_probe(target.python, timeout)
             name, reason = str(target.python), target.reason
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)

@@ -6,14 +6,18 @@ from pathlib import Path
 
 import typer
 
-from envgen.project import generate_project
+from envgen.generate.project import generate_project
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def generate(
-        directory: Path = typer.Option(Path("."), "--dir", help="The project directory."),
-        force: bool = typer.Option(False, "--force", help="Overwrite managed files even if edited by hand."),
+        directory: Path = typer.Option(
+            Path("."), "--dir", help="The project directory."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Overwrite managed files even if edited by hand."
+        ),
     ) -> None:
         """Re-render environment.yml and the scripts from envgen.toml (no-op when nothing changed)."""
         _, result = generate_project(directory, force=force)

@@ -6,7 +6,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -46,7 +45,9 @@ class StepDisplay:
         while not self._stop.wait(0.5):
             if self.current:
                 elapsed = time.monotonic() - self.step_started
-                sys.stderr.write(f"\r\033[Kenvgen lock: {self.current} … {elapsed:.0f}s")
+                sys.stderr.write(
+                    f"\r\033[Kenvgen lock: {self.current} … {elapsed:.0f}s"
+                )
                 sys.stderr.flush()
 
     def _finish_line(self) -> None:
@@ -64,15 +65,31 @@ class StepDisplay:
         sys.stderr.flush()
 
 
-def run_lock(project_dir: Path, *, platforms=(), solver="auto", channel=None, pypi_index=None,
-             force=False, quiet=False):
+def run_lock(
+    project_dir: Path,
+    *,
+    platforms=(),
+    solver="auto",
+    channel=None,
+    pypi_index=None,
+    force=False,
+    quiet=False,
+):
     """Lock a project with a progress display; returns the LockResult."""
-    from envgen.lock import LockRequest, lock_project
+    from envgen.lock.run import LockRequest, lock_project
 
     display = StepDisplay(quiet)
     try:
         return lock_project(
-            LockRequest(Path(project_dir), tuple(platforms or ()), solver, channel, pypi_index, force), progress=display
+            LockRequest(
+                Path(project_dir),
+                tuple(platforms or ()),
+                solver,
+                channel,
+                pypi_index,
+                force,
+            ),
+            progress=display,
         )
     finally:
         display.close()
@@ -81,38 +98,78 @@ def run_lock(project_dir: Path, *, platforms=(), solver="auto", channel=None, py
 def describe(result) -> list[str]:
     """The summary lines printed after a lock."""
     if result.status == "unchanged":
-        return ["conda-lock.yml is up to date with envgen.toml and environment.yml: nothing to do (--force solves again)"]
+        return [
+            "conda-lock.yml is up to date with envgen.toml and environment.yml: nothing to do (--force solves again)"
+        ]
     lines = [f"fixed: {fix}" for fix in result.fixes]
     for platform, conda, pip in result.counts:
-        lines.append(f"locked {platform}: {conda} conda + {pip} pip packages, every artifact sha256-pinned")
-    lines.append(f"wrote {', '.join(result.files)} in {result.seconds:.1f}s (solver: {result.solver}); commit them")
+        lines.append(
+            f"locked {platform}: {conda} conda + {pip} pip packages, every artifact sha256-pinned"
+        )
+    lines.append(
+        f"wrote {', '.join(result.files)} in {result.seconds:.1f}s (solver: {result.solver}); commit them"
+    )
     return lines
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def lock(
-        directory: Path = typer.Option(Path("."), "--dir", help="The project directory (default: here)."),
-        platform: Optional[list[str]] = typer.Option(None, "--platform", help="Lock only this platform (repeatable; default: all in envgen.toml)."),
+        directory: Path = typer.Option(
+            Path("."), "--dir", help="The project directory (default: here)."
+        ),
+        platform: list[str] | None = typer.Option(
+            None,
+            "--platform",
+            help="Lock only this platform (repeatable; default: all in envgen.toml).",
+        ),
         solver: str = typer.Option("auto", "--solver", help=SOLVER_HELP),
-        channel: Optional[str] = typer.Option(None, "--channel", help="Lock against this conda-forge mirror or file:// copy instead of conda-forge."),
-        pypi_index: Optional[str] = typer.Option(None, "--pypi-index", help="Simple index for the pip side (default https://pypi.org/simple)."),
-        check: bool = typer.Option(False, "--check", help="Only check the lock is fresh (exit 1 if not); never solves."),
-        force: bool = typer.Option(False, "--force", help="Solve again even when the inputs did not change."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary; errors only."),
+        channel: str | None = typer.Option(
+            None,
+            "--channel",
+            help="Lock against this conda-forge mirror or file:// copy instead of conda-forge.",
+        ),
+        pypi_index: str | None = typer.Option(
+            None,
+            "--pypi-index",
+            help="Simple index for the pip side (default https://pypi.org/simple).",
+        ),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Only check the lock is fresh (exit 1 if not); never solves.",
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Solve again even when the inputs did not change."
+        ),
+        quiet: bool = typer.Option(
+            False, "--quiet", "-q", help="No progress or summary; errors only."
+        ),
     ) -> None:
         """Resolve environment.yml into a hash-pinned conda-lock.yml and conda-<platform>.lock."""
         if check:
-            from envgen.lock import freshness
+            from envgen.lock.run import freshness
 
             state = freshness(directory)
             if not state.fresh:
-                raise CheckFailed(f"the lock is stale: {'; '.join(state.reasons)}", "run: envgen lock (then commit conda-lock.yml and conda-*.lock)")
+                raise CheckFailed(
+                    f"the lock is stale: {'; '.join(state.reasons)}",
+                    "run: envgen lock (then commit conda-lock.yml and conda-*.lock)",
+                )
             if not quiet:
-                typer.echo("conda-lock.yml is up to date with envgen.toml and environment.yml")
+                typer.echo(
+                    "conda-lock.yml is up to date with envgen.toml and environment.yml"
+                )
             return
-        result = run_lock(directory, platforms=platform, solver=solver, channel=channel, pypi_index=pypi_index,
-                          force=force, quiet=quiet)
+        result = run_lock(
+            directory,
+            platforms=platform,
+            solver=solver,
+            channel=channel,
+            pypi_index=pypi_index,
+            force=force,
+            quiet=quiet,
+        )
         if not quiet:
             for line in describe(result):
                 typer.echo(line)

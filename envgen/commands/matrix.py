@@ -9,15 +9,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from envgen import abirecords
-from envgen.catalog import load_catalog
-from envgen.matrix import catalog_rows
+from envgen.catalog import abirecords
+from envgen.catalog.lines import load_catalog
+from envgen.catalog.matrix import catalog_rows
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def matrix(
-        as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the catalog as JSON."
+        ),
     ) -> None:
         """Show which TensorFlow, tensorflow-metal, Python and macOS go together."""
         rows = catalog_rows(load_catalog(), abirecords.load_abi_records())
@@ -25,8 +27,19 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title="envgen catalog: TensorFlow on Apple Silicon")
-        for column in ("TF", "package", "metal", "Python", "macOS ≥", "conda-forge pins", "status", "ABI"):
-            table.add_column(column, no_wrap=column not in ("Python", "conda-forge pins"))
+        for column in (
+            "TF",
+            "package",
+            "metal",
+            "Python",
+            "macOS ≥",
+            "conda-forge pins",
+            "status",
+            "ABI",
+        ):
+            table.add_column(
+                column, no_wrap=column not in ("Python", "conda-forge pins")
+            )
         for row in rows:
             table.add_row(
                 row["tf"],
@@ -43,7 +56,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
 
 
 def _abi_cell(record: dict | None) -> str:
-    """"checked" (the plugin binds every TensorFlow symbol it imports), "✗ N missing", or "—" (not checked)."""
+    """ "checked" (the plugin binds every TensorFlow symbol it imports), "✗ N missing", or "—" (not checked)."""
     if record is None:
         return "—"
     if record["result"] == "compatible":

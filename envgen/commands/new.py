@@ -3,30 +3,61 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from envgen.commands.lock import describe, run_lock
 from envgen.errors import EnvgenError
-from envgen.project import create_project
-from envgen.spec import ProjectSpec, validate_name
+from envgen.generate.project import create_project
+from envgen.generate.spec import ProjectSpec, validate_name
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def new(
-        name: str = typer.Argument(..., help="Project name (also the conda environment name)."),
-        tf: str = typer.Option(..., "--tf", help='TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen matrix`.'),
-        python: Optional[str] = typer.Option(None, "--python", help="Python minor version (default: newest the line supports)."),
-        directory: Optional[Path] = typer.Option(None, "--dir", help="Where to create the project (default: ./NAME)."),
-        jupyter: bool = typer.Option(False, "--jupyter", help="Add JupyterLab and an ipykernel."),
-        metal: bool = typer.Option(True, "--metal/--no-metal", help="Install tensorflow-metal (the GPU plugin)."),
-        platform: Optional[list[str]] = typer.Option(None, "--platform", help="Lock platform (repeatable; default osx-arm64)."),
-        no_lock: bool = typer.Option(False, "--no-lock", help="Only write the files; run `envgen lock` later."),
-        channel: Optional[str] = typer.Option(None, "--channel", help="Lock against this conda-forge mirror or file:// copy (see envgen lock)."),
-        pypi_index: Optional[str] = typer.Option(None, "--pypi-index", help="Simple index for the lock's pip side (see envgen lock)."),
-        solver: str = typer.Option("auto", "--solver", help="Conda solver for the lock (see envgen lock)."),
+        name: str = typer.Argument(
+            ..., help="Project name (also the conda environment name)."
+        ),
+        tf: str = typer.Option(
+            ...,
+            "--tf",
+            help='TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen matrix`.',
+        ),
+        python: str | None = typer.Option(
+            None,
+            "--python",
+            help="Python minor version (default: newest the line supports).",
+        ),
+        directory: Path | None = typer.Option(
+            None, "--dir", help="Where to create the project (default: ./NAME)."
+        ),
+        jupyter: bool = typer.Option(
+            False, "--jupyter", help="Add JupyterLab and an ipykernel."
+        ),
+        metal: bool = typer.Option(
+            True,
+            "--metal/--no-metal",
+            help="Install tensorflow-metal (the GPU plugin).",
+        ),
+        platform: list[str] | None = typer.Option(
+            None, "--platform", help="Lock platform (repeatable; default osx-arm64)."
+        ),
+        no_lock: bool = typer.Option(
+            False, "--no-lock", help="Only write the files; run `envgen lock` later."
+        ),
+        channel: str | None = typer.Option(
+            None,
+            "--channel",
+            help="Lock against this conda-forge mirror or file:// copy (see envgen lock).",
+        ),
+        pypi_index: str | None = typer.Option(
+            None,
+            "--pypi-index",
+            help="Simple index for the lock's pip side (see envgen lock).",
+        ),
+        solver: str = typer.Option(
+            "auto", "--solver", help="Conda solver for the lock (see envgen lock)."
+        ),
     ) -> None:
         """Create a new project: envgen.toml, environment.yml, bootstrap, verification and an example."""
         spec = ProjectSpec(
@@ -48,10 +79,16 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.echo(f"next: cd {target} && envgen lock")
             return
         lock_later = " ".join(
-            ["envgen lock", *([f"--channel {channel}"] if channel else []), *([f"--pypi-index {pypi_index}"] if pypi_index else [])]
+            [
+                "envgen lock",
+                *([f"--channel {channel}"] if channel else []),
+                *([f"--pypi-index {pypi_index}"] if pypi_index else []),
+            ]
         )
         try:
-            result = run_lock(target, solver=solver, channel=channel, pypi_index=pypi_index)
+            result = run_lock(
+                target, solver=solver, channel=channel, pypi_index=pypi_index
+            )
         except EnvgenError as error:
             raise type(error)(
                 f"created {target}/, but locking it failed: {error.message}",

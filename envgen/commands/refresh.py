@@ -8,25 +8,42 @@ from dataclasses import asdict
 
 import typer
 
-from envgen.abirecords import refresh_abi_records
-from envgen.catalog import load_catalog
+from envgen.catalog.abirecords import refresh_abi_records
+from envgen.catalog.lines import load_catalog
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
-from envgen.pypi import PyPIClient, fetch_all
-from envgen.refresh import compare_catalog, write_locks
-from envgen.update import PACKAGES
+from envgen.pypi.client import PyPIClient, fetch_all
+from envgen.releases.refresh import compare_catalog, write_locks
+from envgen.releases.update import PACKAGES
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @catalog_app.command("refresh")
     def refresh(
-        write_locks_: bool = typer.Option(False, "--write-locks", help="Regenerate locks/ (one hash-pinned pip set per catalog line) with uv against PyPI."),
-        abi_check: bool = typer.Option(False, "--abi-check", help="Run the Mach-O symbol check (check-pair) on every catalog and inferred pair and rewrite envgen/data/abi_checks.toml (downloads the wheels)."),
-        offline: bool = typer.Option(False, "--offline", help="Compare against the cached PyPI answers only (not with --write-locks or --abi-check)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+        write_locks_: bool = typer.Option(
+            False,
+            "--write-locks",
+            help="Regenerate locks/ (one hash-pinned pip set per catalog line) with uv against PyPI.",
+        ),
+        abi_check: bool = typer.Option(
+            False,
+            "--abi-check",
+            help="Run the Mach-O symbol check (check-pair) on every catalog and inferred pair and rewrite envgen/data/abi_checks.toml (downloads the wheels).",
+        ),
+        offline: bool = typer.Option(
+            False,
+            "--offline",
+            help="Compare against the cached PyPI answers only (not with --write-locks or --abi-check).",
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the findings as JSON."
+        ),
     ) -> int:
         """For maintainers: new and yanked releases on PyPI against the catalog; exit 1 if the catalog names a yanked or missing release, or (--abi-check) a catalog pair fails the symbol check."""
         if offline and abi_check:
-            raise SpecError("--abi-check cannot be combined with --offline", "the check downloads the wheels from PyPI")
+            raise SpecError(
+                "--abi-check cannot be combined with --offline",
+                "the check downloads the wheels from PyPI",
+            )
         client = PyPIClient(offline=offline, refresh=not offline)
         catalog = load_catalog()
         releases = fetch_all(client, PACKAGES)
@@ -34,15 +51,29 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         locks = write_locks(catalog, repository=client) if write_locks_ else ()
         abi = None
         if abi_check:
-            progress = None if as_json else (lambda text: typer.echo(f"  {text}", err=True))
-            abi = refresh_abi_records(catalog, releases, report.inferred, repository=client, progress=progress)
+            progress = (
+                None if as_json else (lambda text: typer.echo(f"  {text}", err=True))
+            )
+            abi = refresh_abi_records(
+                catalog, releases, report.inferred, repository=client, progress=progress
+            )
         failing = abi.failing_catalog_pairs() if abi else ()
         if as_json:
-            document = {**asdict(report), "needs_attention": report.needs_attention or bool(failing),
-                        "locks": [asdict(r) for r in locks],
-                        "abi_checks": None if abi is None else {
-                            "file": abi.path, "changed": abi.changed,
-                            "records": [{**r.as_json(), "why": p.why} for p, r in zip(abi.pairs, abi.records)]}}
+            document = {
+                **asdict(report),
+                "needs_attention": report.needs_attention or bool(failing),
+                "locks": [asdict(r) for r in locks],
+                "abi_checks": None
+                if abi is None
+                else {
+                    "file": abi.path,
+                    "changed": abi.changed,
+                    "records": [
+                        {**r.as_json(), "why": p.why}
+                        for p, r in zip(abi.pairs, abi.records, strict=False)
+                    ],
+                },
+            }
             typer.echo(json.dumps(document, indent=2, default=str))
         else:
             for warning in report.warnings:
@@ -50,21 +81,37 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             if not report.findings:
                 typer.echo("catalog and PyPI agree: no new or yanked releases")
             for finding in report.findings:
-                typer.echo(f"{finding.kind:13} {finding.package} {finding.version}: {finding.detail}")
+                typer.echo(
+                    f"{finding.kind:13} {finding.package} {finding.version}: {finding.detail}"
+                )
             for pair in report.inferred:
                 typer.echo(f"inferred pair: {pair.label}")
                 for item in pair.evidence:
                     typer.echo(f"    {item}")
             for result in locks:
                 state = "rewritten" if result.changed else "unchanged"
-                conda = ", ".join(f"{name} {version}" for name, version in result.conda_versions)
-                source = f"; from source: {', '.join(result.from_source)}" if result.from_source else ""
-                typer.echo(f"locks/{result.file}: {result.pins} pins, {state} (conda-provided: {conda or 'none'}{source})")
+                conda = ", ".join(
+                    f"{name} {version}" for name, version in result.conda_versions
+                )
+                source = (
+                    f"; from source: {', '.join(result.from_source)}"
+                    if result.from_source
+                    else ""
+                )
+                typer.echo(
+                    f"locks/{result.file}: {result.pins} pins, {state} (conda-provided: {conda or 'none'}{source})"
+                )
             if abi is not None:
-                for pair, record in zip(abi.pairs, abi.records):
-                    verdict = "compatible" if record.compatible else f"INCOMPATIBLE: {record.why_incompatible()}"
-                    typer.echo(f"abi-check {record.label} (Python {record.python}, {pair.why}): "
-                               f"{record.symbols_checked} symbols, {verdict}")
+                for pair, record in zip(abi.pairs, abi.records, strict=False):
+                    verdict = (
+                        "compatible"
+                        if record.compatible
+                        else f"INCOMPATIBLE: {record.why_incompatible()}"
+                    )
+                    typer.echo(
+                        f"abi-check {record.label} (Python {record.python}, {pair.why}): "
+                        f"{record.symbols_checked} symbols, {verdict}"
+                    )
                 state = "rewritten" if abi.changed else "unchanged"
                 typer.echo(f"{abi.path}: {len(abi.records)} records, {state}")
         return EXIT_CHECK_FAILED if report.needs_attention or failing else 0

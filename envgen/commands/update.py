@@ -5,32 +5,48 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
-from envgen.pypi import PyPIClient, Releases, describe_age
-from envgen.update import Pair, UpdateReport, apply_update, check_project, preview_changes
+from envgen.pypi.client import PyPIClient, Releases, describe_age
+from envgen.releases.update import (
+    Pair,
+    UpdateReport,
+    apply_update,
+    check_project,
+    preview_changes,
+)
 
 
 def _pair_lines(pair: Pair, heading: str) -> list[str]:
     abi = ", ABI-checked" if pair.abi == "checked" else ""
     lines = [f"{heading}: {pair.label}  [{pair.status}{abi}]"]
     lines += [f"    {item}" for item in pair.evidence]
-    lines += [f"    wheel: {wheel}" for wheel in pair.wheels if pair.status != "inferred"]
+    lines += [
+        f"    wheel: {wheel}" for wheel in pair.wheels if pair.status != "inferred"
+    ]
     return lines
 
 
 def _freshness(releases: dict[str, Releases]) -> str:
     parts = []
     for name, answer in releases.items():
-        when = "just now" if answer.source in ("network", "revalidated") else f"cached {describe_age(answer.age_seconds)} ago"
+        when = (
+            "just now"
+            if answer.source in ("network", "revalidated")
+            else f"cached {describe_age(answer.age_seconds)} ago"
+        )
         parts.append(f"{name} ({when})")
     return "PyPI: " + ", ".join(parts)
 
 
-def _human(report: UpdateReport, releases: dict[str, Releases], diffs: tuple[tuple[str, str], ...], verbose: bool) -> str:
+def _human(
+    report: UpdateReport,
+    releases: dict[str, Releases],
+    diffs: tuple[tuple[str, str], ...],
+    verbose: bool,
+) -> str:
     current = report.current
     metal = f" + tensorflow-metal {current.metal}" if current.metal else " (no Metal)"
     out = [
@@ -41,23 +57,33 @@ def _human(report: UpdateReport, releases: dict[str, Releases], diffs: tuple[tup
     if report.proposal is not None:
         out += _pair_lines(report.proposal, "update available")
     else:
-        out.append("up to date: no newer catalog pair for this project's Python and platforms")
+        out.append(
+            "up to date: no newer catalog pair for this project's Python and platforms"
+        )
     if report.python_change is not None:
-        out += _pair_lines(report.python_change, f"newer with Python {report.python_change.python}")
+        out += _pair_lines(
+            report.python_change, f"newer with Python {report.python_change.python}"
+        )
         out.append("    (rerun with --allow-python-change to move there)")
     shown = report.inferred if verbose else report.inferred[-1:]
     for pair in shown:
         out += _pair_lines(pair, "not in envgen's catalog (inferred, never applied)")
     if report.inferred:
         older = len(report.inferred) - len(shown)
-        more = f"; {older} older inferred pair(s): --verbose lists them" if older else ""
-        out.append(f"    inferred pairs are upload-date guesses: wait for an envgen release that verifies them{more}")
+        more = (
+            f"; {older} older inferred pair(s): --verbose lists them" if older else ""
+        )
+        out.append(
+            f"    inferred pairs are upload-date guesses: wait for an envgen release that verifies them{more}"
+        )
     if report.skipped and verbose:
         out.append("passed over:")
         out += [f"    {item}" for item in report.skipped]
     elif report.skipped:
-        out.append(f"passed over {len(report.skipped)} release(s) (yanked, pre-release, no wheel or failed symbol check): "
-                   "--verbose lists them")
+        out.append(
+            f"passed over {len(report.skipped)} release(s) (yanked, pre-release, no wheel or failed symbol check): "
+            "--verbose lists them"
+        )
     for _, diff in diffs:
         out.append(diff.rstrip("\n"))
     return "\n".join(out)
@@ -66,41 +92,109 @@ def _human(report: UpdateReport, releases: dict[str, Releases], diffs: tuple[tup
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def update(
-        directory: Path = typer.Option(Path("."), "--dir", help="The project directory."),
-        check: bool = typer.Option(False, "--check", help="Exit 1 when an update exists, 0 otherwise (for a scheduled CI job)."),
-        apply: bool = typer.Option(False, "--apply", help="Write the update into envgen.toml, re-render and re-lock."),
-        within_line: bool = typer.Option(False, "--within-line", help="Only patch and plugin updates of the current TF line."),
-        allow_python_change: bool = typer.Option(False, "--allow-python-change", help="Move to a newer pair even if it needs another Python."),
+        directory: Path = typer.Option(
+            Path("."), "--dir", help="The project directory."
+        ),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Exit 1 when an update exists, 0 otherwise (for a scheduled CI job).",
+        ),
+        apply: bool = typer.Option(
+            False,
+            "--apply",
+            help="Write the update into envgen.toml, re-render and re-lock.",
+        ),
+        within_line: bool = typer.Option(
+            False,
+            "--within-line",
+            help="Only patch and plugin updates of the current TF line.",
+        ),
+        allow_python_change: bool = typer.Option(
+            False,
+            "--allow-python-change",
+            help="Move to a newer pair even if it needs another Python.",
+        ),
         pre: bool = typer.Option(False, "--pre", help="Consider pre-releases."),
-        include_yanked: bool = typer.Option(False, "--include-yanked", help="Consider yanked releases."),
-        offline: bool = typer.Option(False, "--offline", help="Answer from the cached PyPI answers only."),
-        refresh: bool = typer.Option(False, "--refresh", help="Ask PyPI even if the cached answer is recent."),
-        no_lock: bool = typer.Option(False, "--no-lock", help="With --apply: re-render but do not re-lock."),
-        channel: Optional[str] = typer.Option(None, "--channel", help="With --apply: re-lock against this conda channel (a mirror or file:// copy of conda-forge)."),
-        pypi_index: Optional[str] = typer.Option(None, "--pypi-index", help="With --apply: re-lock the pip side against this simple index."),
-        abi_check: bool = typer.Option(False, "--abi-check", help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each)."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="List every release passed over and why."),
+        include_yanked: bool = typer.Option(
+            False, "--include-yanked", help="Consider yanked releases."
+        ),
+        offline: bool = typer.Option(
+            False, "--offline", help="Answer from the cached PyPI answers only."
+        ),
+        refresh: bool = typer.Option(
+            False, "--refresh", help="Ask PyPI even if the cached answer is recent."
+        ),
+        no_lock: bool = typer.Option(
+            False, "--no-lock", help="With --apply: re-render but do not re-lock."
+        ),
+        channel: str | None = typer.Option(
+            None,
+            "--channel",
+            help="With --apply: re-lock against this conda channel (a mirror or file:// copy of conda-forge).",
+        ),
+        pypi_index: str | None = typer.Option(
+            None,
+            "--pypi-index",
+            help="With --apply: re-lock the pip side against this simple index.",
+        ),
+        abi_check: bool = typer.Option(
+            False,
+            "--abi-check",
+            help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each).",
+        ),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help="List every release passed over and why."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> int:
         """Find the newest tensorflow-metal + TensorFlow pair this project can use, show the diff, optionally apply it."""
         if check and apply:
-            raise SpecError("--check and --apply cannot be combined", "run --check in CI, --apply to move the project")
+            raise SpecError(
+                "--check and --apply cannot be combined",
+                "run --check in CI, --apply to move the project",
+            )
         if abi_check and offline:
-            raise SpecError("--abi-check cannot be combined with --offline", "the check downloads the wheels from PyPI")
+            raise SpecError(
+                "--abi-check cannot be combined with --offline",
+                "the check downloads the wheels from PyPI",
+            )
         client = PyPIClient(offline=offline, refresh=refresh)
-        progress = (lambda text: typer.echo(f"  {text}", err=True)) if abi_check else None
-        report, releases = check_project(directory, client, within_line=within_line, pre=pre,
-                                         include_yanked=include_yanked, allow_python_change=allow_python_change,
-                                         abi_check=abi_check, progress=progress)
-        diffs = preview_changes(directory, report).diffs if report.proposal is not None else ()
+        progress = (
+            (lambda text: typer.echo(f"  {text}", err=True)) if abi_check else None
+        )
+        report, releases = check_project(
+            directory,
+            client,
+            within_line=within_line,
+            pre=pre,
+            include_yanked=include_yanked,
+            allow_python_change=allow_python_change,
+            abi_check=abi_check,
+            progress=progress,
+        )
+        diffs = (
+            preview_changes(directory, report).diffs
+            if report.proposal is not None
+            else ()
+        )
         applied = None
         if apply and report.proposal is not None:
-            applied = apply_update(directory, report, lock=not no_lock, channel=channel, pypi_index=pypi_index)
+            applied = apply_update(
+                directory,
+                report,
+                lock=not no_lock,
+                channel=channel,
+                pypi_index=pypi_index,
+            )
         if as_json:
             document = {
                 "update_available": report.update_available,
                 **asdict(report),
-                "pypi": {name: {"source": r.source, "age_seconds": round(r.age_seconds, 1)} for name, r in releases.items()},
+                "pypi": {
+                    name: {"source": r.source, "age_seconds": round(r.age_seconds, 1)}
+                    for name, r in releases.items()
+                },
                 "diffs": dict(diffs),
                 "applied": asdict(applied) if applied else None,
             }
@@ -108,9 +202,13 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         else:
             typer.echo(_human(report, releases, diffs, verbose))
             if applied is not None:
-                typer.echo(f"applied: wrote {', '.join(applied.written)}; {applied.lock_note}")
+                typer.echo(
+                    f"applied: wrote {', '.join(applied.written)}; {applied.lock_note}"
+                )
             elif report.proposal is not None and not check:
-                typer.echo("run `envgen update --apply` to write this, re-render and re-lock")
+                typer.echo(
+                    "run `envgen update --apply` to write this, re-render and re-lock"
+                )
         if check and report.update_available:
             return EXIT_CHECK_FAILED
         return 0

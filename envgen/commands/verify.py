@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from envgen.catalog import load_catalog
-from envgen.verify import plan_run, run_verification
+from envgen.catalog.lines import load_catalog
+from envgen.doctor.verify import plan_run, run_verification
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @app.command()
     def verify(
-        python: Optional[str] = typer.Option(None, "--python", help="The interpreter to check (default: the project's environment, else python3 on PATH)."),
-        directory: Optional[Path] = typer.Option(None, "--dir", help="An envgen project (default: the working directory, if it is one)."),
-        tf: Optional[str] = typer.Option(None, "--tf", help="Outside a project: the catalog line whose pair to expect (default: the newest)."),
-        json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here."),
-        allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Exit 0 without a GPU (CI runners without Metal)."),
-        plot: Optional[Path] = typer.Option(None, "--plot", help="Plot CPU vs GPU epoch times to this PNG (needs matplotlib)."),
+        python: str | None = typer.Option(
+            None,
+            "--python",
+            help="The interpreter to check (default: the project's environment, else python3 on PATH).",
+        ),
+        directory: Path | None = typer.Option(
+            None,
+            "--dir",
+            help="An envgen project (default: the working directory, if it is one).",
+        ),
+        tf: str | None = typer.Option(
+            None,
+            "--tf",
+            help="Outside a project: the catalog line whose pair to expect (default: the newest).",
+        ),
+        json_path: Path | None = typer.Option(
+            None, "--json", help="Write the JSON report here."
+        ),
+        allow_cpu: bool = typer.Option(
+            False,
+            "--allow-cpu",
+            help="Exit 0 without a GPU (CI runners without Metal).",
+        ),
+        plot: Path | None = typer.Option(
+            None,
+            "--plot",
+            help="Plot CPU vs GPU epoch times to this PNG (needs matplotlib).",
+        ),
     ) -> int:
         """Prove TensorFlow uses the GPU: devices, matmul placement, and a timed CPU-vs-GPU training run.
 
@@ -27,7 +48,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         2 TensorFlow failed to import, another error, or a bad interpreter.
         """
         run = plan_run(python, directory, tf, load_catalog())
-        typer.echo(f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}", err=True)
+        typer.echo(
+            f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}",
+            err=True,
+        )
         args: list[str] = []
         if json_path is not None:
             args += ["--json", str(json_path.resolve())]

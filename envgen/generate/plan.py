@@ -1,0 +1,240 @@
+"""Spec + catalog → the one resolved description every generated file is rendered from.
+
+Pure: no files, no network. Checks that need the catalog (known line, supported Python,
+metal on a platform that has Metal) raise SpecError naming the envgen.toml key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+from envgen.catalog.lines import Catalog, Line
+from envgen.catalog.pinsets import PIP_TOOLING, pin_set_name, pinned_requirements
+from envgen.errors import CatalogError, SpecError
+from envgen.generate.spec import ProjectSpec
+
+METAL_PLATFORM = "osx-arm64"
+PREFIX_DIR = ".conda-env"
+JUPYTER_CONDA = ("ipykernel", "jupyterlab")
+# The selector conda-lock understands for each platform (conda-build's preprocessing selectors).
+SELECTORS = {"osx-arm64": "arm64", "osx-64": "osx64", "linux-64": "linux64"}
+
+
+@dataclass(frozen=True)
+class PipRequirement:
+    """One line of the environment's pip section; ``platforms`` empty means every platform."""
+
+    requirement: str
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything envgen renders and locks for one project."""
+
+    spec: ProjectSpec
+    line: Line
+    tf_package: str
+    tf_version: str
+    metal_version: str
+    python: str
+    platforms: tuple[str, ...]
+    channels: tuple[str, ...]
+    conda_specs: tuple[str, ...]
+    pip_requirements: tuple[PipRequirement, ...]
+    min_macos: str
+    pin_set: str = (
+        ""  # the locks/ file the pip pins come from, when they are its exact closure
+    )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def env_name(self) -> str:
+        return self.spec.name
+
+    @property
+    def uses_prefix(self) -> bool:
+        return self.spec.location == "prefix"
+
+    @property
+    def prefix_dir(self) -> str:
+        return PREFIX_DIR
+
+    @property
+    def metal(self) -> bool:
+        return bool(self.metal_version)
+
+    def pip_for(self, platform: str) -> tuple[str, ...]:
+        """The pip requirements that apply on one platform."""
+        return tuple(
+            p.requirement
+            for p in self.pip_requirements
+            if not p.platforms or platform in p.platforms
+        )
+
+    def tf_requirement_for(self, platform: str) -> str:
+        """The TensorFlow wheel a platform installs (the Apple package on osx-arm64 up to 2.16)."""
+        package = self.tf_package if platform == METAL_PLATFORM else "tensorflow"
+        return f"{package}=={self.tf_version}"
+
+    def virtual_packages(self, platform: str) -> dict[str, str]:
+        """The virtual packages a real machine of this platform presents to the solver."""
+        if platform == "osx-arm64":
+            return {"__osx": self.min_macos, "__unix": "0", "__archspec": "1=m1"}
+        if platform == "osx-64":
+            return {"__osx": self.min_macos, "__unix": "0", "__archspec": "1=x86_64"}
+        return {
+            "__linux": "5.10",
+            "__glibc": "2.17",
+            "__unix": "0",
+            "__archspec": "1=x86_64",
+        }
+
+
+def _resolve_python(spec: ProjectSpec, line: Line) -> str:
+    if spec.python is None:
+        return line.default_python
+    if spec.python not in line.pythons:
+        raise SpecError(
+            f"environment.python {spec.python} is not supported by TensorFlow {line.tf} on Apple Silicon",
+            f"use one of {', '.join(line.pythons)} (or remove environment.python to get {line.default_python})",
+        )
+    return spec.python
+
+
+def _resolve_metal(spec: ProjectSpec, line: Line) -> str:
+    if spec.metal is False:
+        return ""
+    if METAL_PLATFORM not in spec.platforms:
+        raise SpecError(
+            f"tensorflow.metal is on, but environment.platforms {list(spec.platforms)} has no Apple Silicon platform: Metal exists only on osx-arm64",
+            'add "osx-arm64" to environment.platforms, or set metal = false',
+        )
+    if spec.metal is True:
+        if not line.metal:
+            raise SpecError(
+                f"tensorflow.metal = true, but TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
+                "set tensorflow.metal = false (CPU only), or pick a line with a Metal pairing (see `envgen matrix`)",
+            )
+        return line.metal
+    assert isinstance(spec.metal, str)
+    if not line.metal_range or not line.metal_accepts(spec.metal):
+        known = f"releases {line.metal_range}" if line.metal_range else "no release"
+        raise SpecError(
+            f"tensorflow.metal {spec.metal} is not known to work with TensorFlow {line.tf} ({known})",
+            f"use metal = true for the catalog's pair{f' ({line.metal})' if line.metal else ''}, or see `envgen matrix`",
+        )
+    return spec.metal
+
+
+def _conda_name(match_spec: str) -> str:
+    return match_spec.split()[0].split("=")[0].split("<")[0].split(">")[0].lower()
+
+
+def _extra_names(spec: ProjectSpec) -> set[str]:
+    return {_conda_name(extra) for extra in spec.conda_packages}
+
+
+def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
+    pinned = {name for name, _ in line.conda}
+    specs = [f"python {python}.*"]
+    specs += [f"{name} {version}" for name, version in line.conda]
+    # pip's own tooling comes from conda-forge, never from pip: conda-forge's pip carries setuptools and
+    # wheel up to Python 3.12 and not after, so name them, and locks/ leaves them out (see PIP_TOOLING).
+    specs += [name for name in PIP_TOOLING if name not in _extra_names(spec)]
+    if spec.jupyter:
+        specs += [name for name in JUPYTER_CONDA if name not in pinned]
+    for extra in spec.conda_packages:
+        name = _conda_name(extra)
+        if name in pinned:
+            raise SpecError(
+                f"packages.conda lists {name!r}, which envgen pins for TensorFlow {line.tf} ({dict(line.conda)[name]})",
+                "remove it: the catalog's pin is the one known to work with this line",
+            )
+        specs.append(extra)
+    return tuple(specs)
+
+
+def _pip_requirements(
+    spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
+) -> tuple[tuple[PipRequirement, ...], str]:
+    """The pip section, and the locks/ pin set it was taken from ("" when it is the line's caps)."""
+    platforms = spec.platforms
+    exact = _pinned_closure(spec, line, tf_version, metal, python)
+    if exact is not None:
+        requirements, pin_set = exact
+        return tuple(PipRequirement(r) for r in requirements), pin_set
+    requirements: list[PipRequirement] = []
+    if len(platforms) == 1 or all(p == METAL_PLATFORM for p in platforms):
+        only = platforms[0]
+        package = line.package if only == METAL_PLATFORM else "tensorflow"
+        requirements.append(PipRequirement(f"{package}=={tf_version}"))
+        if metal:
+            requirements.append(PipRequirement(f"tensorflow-metal=={metal}"))
+    else:
+        for platform in platforms:
+            package = line.package if platform == METAL_PLATFORM else "tensorflow"
+            requirements.append(PipRequirement(f"{package}=={tf_version}", (platform,)))
+        if metal:
+            requirements.append(
+                PipRequirement(f"tensorflow-metal=={metal}", (METAL_PLATFORM,))
+            )
+    requirements += [PipRequirement(f"{name}{cap}") for name, cap in line.pip_caps]
+    requirements += [PipRequirement(extra) for extra in spec.pip_packages]
+    return tuple(requirements), ""
+
+
+def _pinned_closure(
+    spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
+) -> tuple[list[str], str] | None:
+    """envgen's known-good pip closure from locks/, when it is exactly this project's pip side.
+
+    Only for the plain case the set was resolved for: osx-arm64 alone, the line's own TF and
+    metal releases, and no extra pip packages (exact pins could conflict with what those need;
+    then the caps apply and the lock resolves the rest).
+    """
+    if tuple(spec.platforms) != (METAL_PLATFORM,) or spec.pip_packages:
+        return None
+    if tf_version != line.version or metal != line.metal:
+        return None
+    requirements = pinned_requirements(line, python)
+    if requirements is None:
+        return None
+    return requirements, pin_set_name(line.tf, python)
+
+
+def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
+    """Resolve a spec against the catalog; every refusal names the envgen.toml key to change."""
+    try:
+        line = catalog.line(spec.tensorflow)
+    except CatalogError as error:
+        raise SpecError(f"tensorflow.version: {error.message}", error.hint) from None
+    tf_version = spec.tensorflow if spec.tensorflow in line.versions else line.version
+    for platform in spec.platforms:
+        if platform not in line.platforms:
+            raise SpecError(
+                f"environment.platforms: TensorFlow {line.tf} has no {platform} wheels",
+                f"this line can be locked for {', '.join(line.platforms)}",
+            )
+    python = _resolve_python(spec, line)
+    metal = _resolve_metal(spec, line)
+    pip_requirements, pin_set = _pip_requirements(spec, line, tf_version, metal, python)
+    return Plan(
+        spec=spec,
+        line=line,
+        tf_package=line.package,
+        tf_version=tf_version,
+        metal_version=metal,
+        python=python,
+        platforms=tuple(sorted(spec.platforms, key=lambda p: (p != METAL_PLATFORM, p))),
+        channels=tuple(spec.channels),
+        conda_specs=_conda_specs(spec, line, python),
+        pip_requirements=pip_requirements,
+        min_macos=str(max(Version(line.min_macos), Version("11.0"))),
+        pin_set=pin_set,
+    )

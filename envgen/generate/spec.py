@@ -1,0 +1,346 @@
+"""``envgen.toml``: load and validate the project spec into a frozen model.
+
+The spec never knows about files other than its own, nor about the catalog: checks that
+need the catalog (is this TF line known, does it support this Python) live in ``plan``.
+Every error names the key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from envgen.catalog.lines import KNOWN_PLATFORMS
+from envgen.errors import SpecError
+
+SPEC_FILE = "envgen.toml"
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+LOCATIONS = ("named", "prefix")
+ALLOWED_CHANNELS = ("conda-forge",)
+# What envgen itself pins: users may not list these, or they would fight the catalog.
+MANAGED_PIP = frozenset(
+    {
+        "tensorflow",
+        "tensorflow-macos",
+        "tensorflow-metal",
+        "tensorflow-cpu",
+        "tensorflow-gpu",
+        "tf-nightly",
+    }
+)
+CONDA_ONLY = frozenset({"numpy", "h5py", "grpcio", "python", "pip"})
+_SCHEMA: dict[str, set[str]] = {
+    "project": {"name"},
+    "tensorflow": {"version", "metal"},
+    "environment": {"python", "platforms", "channels", "jupyter", "location"},
+    "packages": {"conda", "pip"},
+}
+_CONDA_SPEC = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<rest>(\s*[<>=!~*\s].*)?)$"
+)
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """A validated envgen.toml."""
+
+    name: str
+    tensorflow: str
+    metal: bool | str = True
+    python: str | None = None
+    conda_packages: tuple[str, ...] = ()
+    pip_packages: tuple[str, ...] = ()
+    jupyter: bool = False
+    platforms: tuple[str, ...] = ("osx-arm64",)
+    channels: tuple[str, ...] = ("conda-forge",)
+    location: str = "named"
+
+
+def _expect(
+    value: object, kind: type | tuple[type, ...], key: str, example: str
+) -> None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+        raise SpecError(
+            f"{key} has the wrong type ({type(value).__name__})",
+            f"write it like {example}",
+        )
+
+
+def _string_list(value: object, key: str, example: str) -> tuple[str, ...]:
+    _expect(value, list, key, example)
+    for item in value:  # type: ignore[union-attr]
+        _expect(item, str, key, example)
+    return tuple(value)  # type: ignore[arg-type]
+
+
+def validate_name(name: str, key: str = "project.name") -> str:
+    """A project name usable as a directory, a conda env name and a Python identifier-ish label."""
+    if not NAME_PATTERN.match(name):
+        raise SpecError(
+            f"{key} {name!r} is not a valid project name",
+            "use a letter then letters, digits, '-' or '_' (at most 63 characters), e.g. 'mnist-metal'",
+        )
+    return name
+
+
+def _validate_python(value: str) -> str:
+    try:
+        parsed = Version(value)
+    except InvalidVersion:
+        parsed = None
+    if parsed is None or len(parsed.release) != 2 or parsed.major != 3:
+        raise SpecError(
+            f"environment.python {value!r} is not a Python minor version",
+            'write it like python = "3.9"',
+        )
+    return value
+
+
+def _validate_conda(specs: tuple[str, ...]) -> tuple[str, ...]:
+    for spec in specs:
+        if "::" in spec or "/" in spec:
+            raise SpecError(
+                f"packages.conda entry {spec!r} names a channel",
+                "envgen environments come from conda-forge only: list the bare package name",
+            )
+        match = _CONDA_SPEC.match(spec.strip())
+        if not match:
+            raise SpecError(
+                f"packages.conda entry {spec!r} is not a conda package spec",
+                'write it like "pandas" or "pandas >=2,<3"',
+            )
+        name = match.group("name").lower()
+        if name in ("python", "pip") or name.startswith("tensorflow"):
+            raise SpecError(
+                f"packages.conda must not list {name!r}: envgen pins it from the catalog",
+                "remove it; set the Python with environment.python and TensorFlow with tensorflow.version",
+            )
+    return specs
+
+
+def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
+    for spec in specs:
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement:
+            raise SpecError(
+                f"packages.pip entry {spec!r} is not a valid requirement",
+                'write it like "tqdm" or "tqdm>=4.60"',
+            ) from None
+        name = canonicalize_name(requirement.name)
+        if name in MANAGED_PIP:
+            raise SpecError(
+                f"packages.pip must not list {name!r}: envgen pins TensorFlow and tensorflow-metal from the catalog",
+                "remove it and set tensorflow.version / tensorflow.metal instead",
+            )
+        if name in CONDA_ONLY:
+            raise SpecError(
+                f"packages.pip must not list {name!r}: it is compiled and must come from conda-forge",
+                f'move it to packages.conda (e.g. "{name}") or drop it; envgen already pins it per TensorFlow line',
+            )
+        if requirement.url:
+            raise SpecError(
+                f"packages.pip entry {spec!r} is a direct URL, which cannot be hash-locked here",
+                "use a name and version from PyPI",
+            )
+    return specs
+
+
+def _check_keys(raw: dict) -> None:
+    for section, value in raw.items():
+        if section not in _SCHEMA:
+            raise SpecError(
+                f"unknown section [{section}] in {SPEC_FILE}",
+                f"allowed sections: {', '.join('[' + s + ']' for s in _SCHEMA)}",
+            )
+        if not isinstance(value, dict):
+            raise SpecError(
+                f"{section} must be a table",
+                f"write it as [{section}] followed by its keys",
+            )
+        for key in value:
+            if key not in _SCHEMA[section]:
+                allowed = ", ".join(sorted(_SCHEMA[section]))
+                raise SpecError(
+                    f"unknown key {section}.{key} in {SPEC_FILE}",
+                    f"allowed keys in [{section}]: {allowed}",
+                )
+
+
+def parse_spec(text: str) -> ProjectSpec:
+    """Parse and validate envgen.toml text (no catalog checks)."""
+    try:
+        raw = tomli.loads(text)
+    except tomli.TOMLDecodeError as error:
+        raise SpecError(
+            f"{SPEC_FILE} is not valid TOML: {error}",
+            "fix the syntax at that line and column",
+        ) from None
+    _check_keys(raw)
+    project = raw.get("project", {})
+    tensorflow = raw.get("tensorflow", {})
+    environment = raw.get("environment", {})
+    packages = raw.get("packages", {})
+    if "name" not in project:
+        raise SpecError(
+            f"{SPEC_FILE} lacks project.name", 'add [project] name = "myproject"'
+        )
+    if "version" not in tensorflow:
+        raise SpecError(
+            f"{SPEC_FILE} lacks tensorflow.version",
+            'add [tensorflow] version = "2.6" (see `envgen matrix`)',
+        )
+    _expect(project["name"], str, "project.name", 'name = "myproject"')
+    _expect(tensorflow["version"], str, "tensorflow.version", 'version = "2.6"')
+    metal = tensorflow.get("metal", True)
+    _expect(
+        metal,
+        (bool, str),
+        "tensorflow.metal",
+        'metal = true, or an exact release like metal = "0.2.0"',
+    )
+    if isinstance(metal, str):
+        try:
+            Version(metal)
+        except InvalidVersion:
+            raise SpecError(
+                f"tensorflow.metal {metal!r} is not a version",
+                'write metal = true, false, or an exact release like "0.2.0"',
+            ) from None
+    python = environment.get("python")
+    if python is not None:
+        _expect(python, str, "environment.python", 'python = "3.9"')
+        _validate_python(python)
+    platforms = _string_list(
+        environment.get("platforms", ["osx-arm64"]),
+        "environment.platforms",
+        'platforms = ["osx-arm64"]',
+    )
+    if not platforms:
+        raise SpecError("environment.platforms is empty", 'list at least "osx-arm64"')
+    for platform in platforms:
+        if platform not in KNOWN_PLATFORMS:
+            raise SpecError(
+                f"environment.platforms: unknown platform {platform!r}",
+                f"use any of {', '.join(KNOWN_PLATFORMS)}",
+            )
+    if len(set(platforms)) != len(platforms):
+        raise SpecError(
+            "environment.platforms lists a platform twice", "list each platform once"
+        )
+    channels = _string_list(
+        environment.get("channels", ["conda-forge"]),
+        "environment.channels",
+        'channels = ["conda-forge"]',
+    )
+    for channel in channels:
+        if channel not in ALLOWED_CHANNELS:
+            raise SpecError(
+                f"environment.channels: {channel!r} is not allowed; envgen environments are conda-forge only",
+                'set channels = ["conda-forge"]; to lock against a mirror of conda-forge use `envgen lock --channel URL`',
+            )
+    if not channels:
+        raise SpecError(
+            "environment.channels is empty", 'set channels = ["conda-forge"]'
+        )
+    jupyter = environment.get("jupyter", False)
+    _expect(jupyter, bool, "environment.jupyter", "jupyter = true")
+    location = environment.get("location", "named")
+    _expect(location, str, "environment.location", 'location = "named"')
+    if location not in LOCATIONS:
+        raise SpecError(
+            f"environment.location {location!r} is not one of {', '.join(LOCATIONS)}",
+            '"named" makes a conda env called after the project; "prefix" makes ./.conda-env in the project',
+        )
+    return ProjectSpec(
+        name=validate_name(project["name"]),
+        tensorflow=tensorflow["version"].strip(),
+        metal=metal,
+        python=python,
+        conda_packages=_validate_conda(
+            _string_list(
+                packages.get("conda", []), "packages.conda", 'conda = ["pandas"]'
+            )
+        ),
+        pip_packages=_validate_pip(
+            _string_list(packages.get("pip", []), "packages.pip", 'pip = ["tqdm"]')
+        ),
+        jupyter=jupyter,
+        platforms=platforms,
+        channels=channels,
+        location=location,
+    )
+
+
+def load_spec(project_dir: Path) -> ProjectSpec:
+    """Read and validate ``<project_dir>/envgen.toml``."""
+    path = Path(project_dir) / SPEC_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(
+            f"no {SPEC_FILE} in {Path(project_dir).resolve()}",
+            "run this inside an envgen project, pass --dir, or create one with `envgen new NAME --tf 2.6`",
+        ) from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path} is not UTF-8 text", "save it as UTF-8") from None
+    return parse_spec(text)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(value)
+
+
+_KEY_SECTIONS = {
+    "tensorflow": ("tensorflow", "version"),
+    "metal": ("tensorflow", "metal"),
+    "python": ("environment", "python"),
+}
+
+
+def set_spec_values(text: str, **changes: object) -> str:
+    """Change ``tensorflow``, ``metal`` or ``python`` in envgen.toml text, keeping comments and layout."""
+    lines = text.splitlines(keepends=True)
+    for change, value in changes.items():
+        section, key = _KEY_SECTIONS[change]
+        current = None
+        replaced = False
+        section_end = None
+        for index, line in enumerate(lines):
+            header = re.match(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
+            if header:
+                if current == section and section_end is None:
+                    section_end = index
+                current = header.group(1).strip()
+                continue
+            if current == section and re.match(rf"^\s*{key}\s*=", line):
+                comment = re.search(r"(\s+#.*)$", line.rstrip("\n"))
+                tail = (
+                    comment.group(1) if comment and '"' not in comment.group(1) else ""
+                )
+                lines[index] = f"{key} = {_toml_value(value)}{tail}\n"
+                replaced = True
+                break
+        if not replaced:
+            if current == section and section_end is None:
+                section_end = len(lines)
+            if section_end is None:
+                lines.append(f"\n[{section}]\n")
+                section_end = len(lines)
+            while section_end > 0 and not lines[section_end - 1].strip():
+                section_end -= 1
+            lines.insert(section_end, f"{key} = {_toml_value(value)}\n")
+    result = "".join(lines)
+    parse_spec(result)  # never hand back a spec we would refuse to read
+    return result

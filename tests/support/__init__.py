@@ -1,0 +1,1 @@
+"""Shared test helpers: fixture builders, local servers, recorded PyPI answers."""
