@@ -48,6 +48,14 @@ class Plan:
     pin_set: str = (
         ""  # the locks/ file the pip pins come from, when they are its exact closure
     )
+    # For a Mac older than min_macos: (minimum macOS, newest catalog line it allows),
+    # one per older minimum the catalog has and the spec could switch to.
+    older_lines: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def metal_platform(self) -> str:
+        """The platform that gets the Metal plugin ("" when the project has none)."""
+        return METAL_PLATFORM if self.metal else ""
 
     @property
     def name(self) -> str:
@@ -208,6 +216,23 @@ def _pinned_closure(
     return requirements, pin_set_name(line.tf, python)
 
 
+def _older_lines(
+    spec: ProjectSpec, catalog: Catalog, min_macos: str
+) -> tuple[tuple[str, str], ...]:
+    """Per minimum macOS below the project's, the newest line with it that fits the spec."""
+    newest: dict[Version, Line] = {}
+    for candidate in catalog.lines:
+        needs = Version(candidate.min_macos)
+        fits = set(spec.platforms) <= set(candidate.platforms) and (
+            spec.python is None or spec.python in candidate.pythons
+        )
+        if not fits or needs >= Version(min_macos):
+            continue
+        if needs not in newest or Version(candidate.tf) > Version(newest[needs].tf):
+            newest[needs] = candidate
+    return tuple((str(needs), newest[needs].tf) for needs in sorted(newest))
+
+
 def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
     """Resolve a spec against the catalog; every refusal names the envgen.toml key to change."""
     try:
@@ -224,6 +249,7 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
     python = _resolve_python(spec, line)
     metal = _resolve_metal(spec, line)
     pip_requirements, pin_set = _pip_requirements(spec, line, tf_version, metal, python)
+    min_macos = str(max(Version(line.min_macos), Version("11.0")))
     return Plan(
         spec=spec,
         line=line,
@@ -235,6 +261,7 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
         channels=tuple(spec.channels),
         conda_specs=_conda_specs(spec, line, python),
         pip_requirements=pip_requirements,
-        min_macos=str(max(Version(line.min_macos), Version("11.0"))),
+        min_macos=min_macos,
         pin_set=pin_set,
+        older_lines=_older_lines(spec, catalog, min_macos),
     )

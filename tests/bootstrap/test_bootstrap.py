@@ -21,8 +21,9 @@ from envgen.generate.plan import make_plan
 from envgen.generate.project import create_project
 from envgen.generate.render import render_files
 from envgen.generate.spec import ProjectSpec
+from support.fakemac import FAKEMAC, FakeMac
 
-FAKEMAC = Path(__file__).parent.parent / "fixtures" / "fakemac"
+__all__ = ["FakeMac"]  # tests/lock/test_pipeline.py imports it from here
 PIP_SHA = "a" * 64
 
 
@@ -164,40 +165,6 @@ def make_project(
     return project
 
 
-class FakeMac:
-    """Runs bootstrap.sh under bash with the fakemac stubs first on PATH."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = tmp_path / "conda-root"
-        self.root.mkdir()
-        self.log = tmp_path / "calls.log"
-        self.log.touch()
-        self.env = {
-            "PATH": f"{FAKEMAC / 'bin'}:{FAKEMAC / 'conda'}:/usr/bin:/bin",
-            "HOME": str(tmp_path / "home"),
-            "TMPDIR": str(tmp_path),
-            "FAKEMAC_LOG": str(self.log),
-            "FAKEMAC_ROOT": str(self.root),
-        }
-
-    def run(
-        self, project: Path, *args: str, stdin=subprocess.DEVNULL, **env: str
-    ) -> subprocess.CompletedProcess:
-        full_env = dict(self.env, **env)
-        return subprocess.run(
-            ["bash", str(project / "bootstrap.sh"), *args],
-            cwd=project,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            stdin=stdin,
-            timeout=60,
-        )
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines()
-
-
 @pytest.fixture
 def mac(tmp_path):
     return FakeMac(tmp_path)
@@ -293,18 +260,32 @@ def test_rosetta_refused(tmp_path, mac):
     assert not [c for c in mac.calls() if c.startswith("conda: create")]
 
 
-def test_intel_mac_refused(tmp_path, mac):
+@pytest.mark.parametrize(
+    "machine,platform",
+    [
+        ({"FAKEMAC_ARM64": "0"}, "osx-64"),
+        ({"FAKEMAC_KERNEL": "Linux", "FAKEMAC_MACHINE": "x86_64"}, "linux-64"),
+        ({"FAKEMAC_KERNEL": "Linux", "FAKEMAC_MACHINE": "aarch64"}, "linux-aarch64"),
+    ],
+)
+def test_a_platform_the_project_was_not_locked_for_is_refused(
+    tmp_path, mac, machine, platform
+):
     project = make_project(tmp_path)
-    result = mac.run(project, FAKEMAC_ARM64="0")
-    assert result.returncode == 3
-    assert "Intel" in result.stderr
-
-
-def test_linux_refused(tmp_path, mac):
-    project = make_project(tmp_path)
-    result = mac.run(project, FAKEMAC_KERNEL="Linux")
-    assert result.returncode == 3
-    assert "not macOS" in result.stderr
+    result = mac.run(project, **machine)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert (
+        f"this machine is {platform}: the project was locked for osx-arm64 only"
+        in result.stderr
+    )
+    if platform == "linux-aarch64":  # not a platform the catalog can lock
+        assert (
+            "TensorFlow 2.6.0 has no linux-aarch64 wheels envgen can lock"
+            in result.stderr
+        )
+    else:
+        assert f'add "{platform}" to environment.platforms' in result.stderr
+    assert not [c for c in mac.calls() if c.startswith("conda: create")]
 
 
 def test_macos_too_old_refused(tmp_path, mac):
@@ -314,6 +295,9 @@ def test_macos_too_old_refused(tmp_path, mac):
     result = mac.run(project, FAKEMAC_MACOS=older)
     assert result.returncode == 3
     assert f"macOS {older} is older than {plan_min}" in result.stderr
+    # every catalog line needs macOS 12: updating macOS is the only advice
+    assert "update macOS" in result.stderr
+    assert f"no TensorFlow line envgen knows runs on macOS {older}" in result.stderr
     ok = mac.run(project, "--no-verify", FAKEMAC_MACOS=plan_min.split(".")[0] + ".0.1")
     assert ok.returncode == 0, ok.stderr
 
@@ -488,11 +472,12 @@ def test_install_micromamba_uses_a_checked_download(tmp_path, mac):
     )  # the fake front end plays the downloaded micromamba
     script = project / "bootstrap.sh"
     text = script.read_text()
-    assert re.search(r'^MICROMAMBA_SHA256="[0-9a-f]{64}"$', text, re.MULTILINE)
+    pinned = r'^MICROMAMBA_SHA256_OSX_ARM64="[0-9a-f]{64}"$'
+    assert re.search(pinned, text, re.MULTILINE)
     script.write_text(
         re.sub(
-            r'^MICROMAMBA_SHA256=".*"$',
-            f'MICROMAMBA_SHA256="{_sha(body)}"',
+            pinned,
+            f'MICROMAMBA_SHA256_OSX_ARM64="{_sha(body)}"',
             text,
             flags=re.MULTILINE,
         )
@@ -504,7 +489,11 @@ def test_install_micromamba_uses_a_checked_download(tmp_path, mac):
     assert result.returncode == 0, result.stdout + result.stderr
     assert (project / ".micromamba" / "bin" / "micromamba").is_file()
     assert "conda: create -y -n demo --file conda-osx-arm64.lock" in mac.calls()
-    assert "micromamba activate demo" in result.stdout
+    # the project-local micromamba is not on PATH: the hint goes through its shell hook
+    assert (
+        'next: eval "$(./.micromamba/bin/micromamba shell hook -s bash)"'
+        " && micromamba activate demo && python train.py --epochs 3"
+    ) in result.stdout
     # a second run finds the project-local micromamba and downloads nothing
     downloads = len([c for c in mac.calls() if c.startswith("curl:")])
     assert mac.run(project, "--no-verify").returncode == 0

@@ -1,11 +1,12 @@
 """Train a small CNN on MNIST-shaped data: a starting point for vision.
 
 Written once by `envgen new`; it is yours to change. It makes its own data (no download),
-logs to TensorBoard (./logs) and saves checkpoints (./checkpoints). Run it inside the
-environment: `python train.py --epochs 3`, then `tensorboard --logdir logs`.
+logs to TensorBoard (./logs) when TensorBoard is installed and saves checkpoints (./checkpoints).
+Run it inside the environment: `python train.py --epochs 3`, then `tensorboard --logdir logs`.
 """
 
 import argparse
+import importlib.util
 import os
 
 import numpy as np
@@ -57,11 +58,15 @@ def main():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     os.makedirs("checkpoints", exist_ok=True)
     callbacks = [
-        tf.keras.callbacks.TensorBoard(log_dir="logs"),
         tf.keras.callbacks.ModelCheckpoint(
             "checkpoints/epoch-{epoch:02d}.weights.h5", save_weights_only=True
         ),
     ]
+    # TensorFlow 2.21 no longer installs TensorBoard: log to it only when it is there.
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir="logs"))
+    else:
+        print("TensorBoard is not installed: skipped the ./logs TensorBoard logs (add tensorboard to packages.pip in envgen.toml)")
     history = model.fit(
         x_train, y_train,
         validation_data=(x_val, y_val),

@@ -1,0 +1,26 @@
+"""Names several envgen packages share, in one place: conda platforms and how other tools spell them.
+
+A flat module of constants and small functions; it imports nothing from envgen.
+"""
+
+from __future__ import annotations
+
+# The conda platforms a project can be locked for, and the one that gets the Metal plugin.
+METAL_PLATFORM = "osx-arm64"
+PLATFORMS = ("osx-arm64", "osx-64", "linux-64")
+
+# uv's --python-platform for each conda platform: the pip side of a lock must pick the wheels a
+# machine of that platform installs, matching the virtual packages the conda side is solved for
+# (generate/plan.py: __osx at the line's minimum macOS, __glibc 2.17 = manylinux2014).
+# linux-aarch64 is listed for when the catalog allows it (TensorFlow ships manylinux aarch64 wheels).
+UV_PYTHON_PLATFORMS = {
+    "osx-arm64": "aarch64-apple-darwin",
+    "osx-64": "x86_64-apple-darwin",
+    "linux-64": "x86_64-manylinux_2_17",
+    "linux-aarch64": "aarch64-manylinux_2_17",
+}
+
+
+def uv_python_platform(platform: str) -> str:
+    """uv's ``--python-platform`` for a conda platform (KeyError for one envgen cannot lock)."""
+    return UV_PYTHON_PLATFORMS[platform]
