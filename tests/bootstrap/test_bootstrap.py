@@ -15,13 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.fakemac import FAKEMAC, FakeMac
 
 from envgen.catalog.lines import load_catalog
 from envgen.generate.plan import make_plan
 from envgen.generate.project import create_project
 from envgen.generate.render import render_files
 from envgen.generate.spec import ProjectSpec
-from support.fakemac import FAKEMAC, FakeMac
 
 __all__ = ["FakeMac"]  # tests/lock/test_pipeline.py imports it from here
 PIP_SHA = "a" * 64
