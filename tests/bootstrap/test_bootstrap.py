@@ -297,7 +297,10 @@ def test_macos_too_old_refused(tmp_path, mac):
     assert f"macOS {older} is older than {plan_min}" in result.stderr
     # every catalog line needs macOS 12: updating macOS is the only advice
     assert "update macOS" in result.stderr
-    assert f"no TensorFlow line envgen knows runs on macOS {older}" in result.stderr
+    assert (
+        f"no other TensorFlow line for this project runs on macOS {older}"
+        in result.stderr
+    )
     ok = mac.run(project, "--no-verify", FAKEMAC_MACOS=plan_min.split(".")[0] + ".0.1")
     assert ok.returncode == 0, ok.stderr
 
