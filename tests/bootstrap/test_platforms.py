@@ -272,7 +272,7 @@ def test_dry_run_shows_any_locked_platform_from_this_linux_machine(tmp_path, pla
         assert re.search(
             r"^bootstrap: Linux \(linux-64, glibc [0-9.]+\)", out, re.MULTILINE
         )
-        assert "a real run here would stop early: no conda front end on PATH" not in out
+        assert "a real run here would stop early" not in out
         assert "to do it: ./bootstrap.sh" in out
     else:
         assert "not checked here: this machine is linux-64" in out
@@ -312,17 +312,45 @@ def test_dry_run_without_a_conda_says_where_a_real_run_would_stop(tmp_path):
     result = mac.run(project, "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "a real run would stop here: no conda front end on PATH (exit 4"
+        "a real run would stop here (exit 4): no conda front end (micromamba, mamba"
         in result.stdout
     )
     assert (
         "would run: conda create -y -n team --file conda-linux-64.lock" in result.stdout
     )
     assert (
-        "a real run here would stop early: no conda front end on PATH" in result.stdout
+        "a real run here would stop early: no conda front end (micromamba, mamba"
+        in result.stdout
     )
     real = mac.run(project)
     assert real.returncode == 4
+
+
+def test_dry_run_of_an_unlocked_project_shows_the_steps_and_where_it_stops(tmp_path):
+    project = tmp_path / "cpu"
+    create_project(
+        ProjectSpec(
+            name="cpu",
+            tensorflow="2.18",
+            metal=False,
+            python=None,
+            platforms=("linux-64",),
+        ),
+        project,
+    )  # envgen new --no-lock: no lock yet
+    mac = FakeMac(tmp_path, machine="linux")
+    result = mac.run(project, "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "a real run would stop here (exit 5): conda-linux-64.lock or conda-lock.yml is missing"
+        in result.stdout
+    )
+    assert (
+        "would run: " in result.stdout
+        and "scripts/verify_gpu.py --cpu" in result.stdout
+    )
+    assert "fix: run: envgen lock" in result.stdout
+    assert mac.run(project).returncode == 5
 
 
 # ---- the generated script stays portable for every platform set ---------------------------------
