@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import typer
 
 from envgen import __version__
+from envgen.commands.conventions import EnvgenGroup
 from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
 
 COMMANDS = (
@@ -62,9 +63,12 @@ def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typ
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        cls=EnvgenGroup,
     )
     catalog_app = typer.Typer(
-        help="Inspect and maintain envgen's version catalog.", no_args_is_help=True
+        help="Inspect and maintain envgen's version catalog.",
+        no_args_is_help=True,
+        cls=EnvgenGroup,
     )
     app.add_typer(catalog_app, name="catalog")
 
@@ -105,6 +109,13 @@ def _sigint_raises_interrupted() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _help_for(error: typer.TyperException) -> str:
+    """The help of the command the usage error is about (``envgen lock --help``)."""
+    context = getattr(error, "ctx", None)
+    path = context.command_path if context is not None else "envgen"
+    return f"{path} --help"
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this)."""
     args = list(argv) if argv is not None else sys.argv[1:]
@@ -123,7 +134,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = error.format_message()
         if message:  # empty when typer already printed the help (no arguments given)
             typer.echo(
-                f"envgen: error: {message} (hint: see 'envgen --help')", err=True
+                f"envgen: error: {message} (hint: see '{_help_for(error)}')", err=True
             )
         return EXIT_BAD_INPUT
     except typer.Exit as done:

@@ -2,39 +2,51 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from envgen.abi.checkpair import PairReport, check_pair
 from envgen.abi.wheels import WheelStore
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
 from envgen.errors import EXIT_CHECK_FAILED
 from envgen.pypi.client import PyPIClient
 
+EXIT_CODES = {
+    0: "compatible: every symbol the plugin binds from TensorFlow resolves",
+    1: "incompatible: a symbol is missing",
+    2: "bad input (no such release, no macOS arm64 wheel)",
+    3: "PyPI cannot be reached",
+}
+
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @catalog_app.command("check-pair")
+    @command(catalog_app, "check-pair", exit_codes=EXIT_CODES)
     def check_pair_command(
         metal: str = typer.Option(
-            ..., "--metal", help="tensorflow-metal release, e.g. 1.1.0."
+            ...,
+            "--metal",
+            metavar="VERSION",
+            help="tensorflow-metal release, e.g. 1.1.0.",
         ),
         tf: str = typer.Option(
             ...,
             "--tf",
+            metavar="VERSION",
             help="TensorFlow release, e.g. 2.14.1 (tensorflow-macos before 2.13).",
         ),
         python: str | None = typer.Option(
             None,
             "--python",
+            metavar="VERSION",
             help="Python of the wheels to compare (default: the newest both have).",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-        quiet: bool = typer.Option(
-            False, "--quiet", "-q", help="No progress lines on stderr."
-        ),
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> int:
         """Bind every symbol the plugin imports from TensorFlow as dyld would; exit 1 when one is missing."""
-        progress = None if quiet else (lambda line: typer.echo(f"  {line}", err=True))
+        out = Output(as_json, quiet, verbose)
+        progress = out.progress_callback()
         report = check_pair(
             metal,
             tf,
@@ -42,15 +54,18 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             repository=PyPIClient(),
             store=WheelStore(progress=progress),
         )
-        if as_json:
-            typer.echo(json.dumps(report.as_json(), indent=2))
-        else:
-            typer.echo(describe(report))
+        out.document(report.as_json())
+        if out.human or (quiet and not report.compatible):
+            typer.echo(describe(report, verbose=verbose))
         return 0 if report.compatible else EXIT_CHECK_FAILED
 
 
-def describe(report: PairReport) -> str:
-    """The human report: verdict, then each missing symbol the way dyld would print it."""
+# Missing symbols shown without -v: the first few say what broke; the count says how much.
+SHOWN_MISSING = 5
+
+
+def describe(report: PairReport, *, verbose: bool = False) -> str:
+    """The human report: verdict, then the first missing symbols the way dyld would print them (-v: all)."""
     res = report.resolution
     tf_name = f"{report.tf_package} {report.tf}" + (
         f" (via {report.alias})" if report.alias else ""
@@ -69,7 +84,8 @@ def describe(report: PairReport) -> str:
             f"  {len(missing)} of the {checked} symbols the plugin binds from TensorFlow are missing; "
             "importing tensorflow with this plugin installed fails with:"
         )
-    for finding in missing:
+    shown = missing if verbose else missing[:SHOWN_MISSING]
+    for finding in shown:
         readable = report.readable.get(finding.symbol, finding.symbol)
         lines.append(f"  Symbol not found: {finding.symbol}")
         if readable != finding.symbol:
@@ -80,6 +96,10 @@ def describe(report: PairReport) -> str:
         )
         lines.append(
             f"    Expected in: {finding.expected_in} ({finding.binding}{', lazy' if finding.lazy else ''}; {when})"
+        )
+    if len(shown) < len(missing):
+        lines.append(
+            f"  … and {len(missing) - len(shown)} more missing symbols (-v lists them all)"
         )
     for problem in res.library_problems:
         lines.append(

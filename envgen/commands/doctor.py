@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from envgen.catalog.lines import load_catalog
-from envgen.doctor.rules import Report, diagnose
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
+from envgen.doctor.rules import Finding, Report, diagnose
 from envgen.doctor.target import (
     DEFAULT_TIMEOUT,
     choose_target,
@@ -20,15 +25,32 @@ from envgen.doctor.target import (
     run_probe,
 )
 
-_STYLE = {"error": "bold red", "warning": "yellow", "ok": "green"}
-_MARK = {"error": "✗ error", "warning": "! warning", "ok": "✓ ok"}
+_STYLE = {"error": "bold red", "warning": "yellow", "fact": "cyan", "ok": "green"}
+_MARK = {"error": "✗ error", "warning": "! warning", "fact": "· machine", "ok": "✓ ok"}
+
+EXIT_CODES = {
+    0: "nothing to fix here (facts about the machine are not errors)",
+    1: "errors to fix in the environment",
+    2: "a missing or broken interpreter, or bad input",
+    3: "the probe timed out",
+}
 
 
-def print_report(report: Report, console: Console) -> None:
-    """The report as a table, errors first, and a one-line summary."""
+def _finding(console: Console, finding: Finding, fix_label: str) -> None:
+    """One finding as whole lines: a command or a URL is never broken across lines."""
+    head = Text(f"{_MARK[finding.severity]:<10}", style=_STYLE[finding.severity])
+    head.append(f" {finding.check}: ", style="bold")
+    head.append(finding.title)
+    console.print(head)
+    console.print(Text(f"    saw: {finding.evidence}", style="dim"))
+    if finding.fix:
+        console.print(Text(f"    {fix_label}: {finding.fix}"))
+
+
+def print_report(report: Report, console: Console, *, verbose: bool = False) -> None:
+    """What to fix here, then facts about the machine, then what is fine (named; -v shows each)."""
     console.print(
-        f"envgen doctor: {report.target}  [dim]({report.target_reason})[/dim]",
-        highlight=False,
+        Text(f"envgen doctor: {report.target}  ({report.target_reason})"),
     )
     facts = report.facts()
     seen = [
@@ -37,71 +59,113 @@ def print_report(report: Report, console: Console) -> None:
         facts["environment"] or "",
         facts["tensorflow_distributions"] or "no TensorFlow installed",
     ]
-    console.print(
-        "  " + " · ".join(x for x in seen if x), highlight=False, markup=False
-    )
-    table = Table(show_lines=True)
-    table.add_column("check", no_wrap=True)
-    table.add_column("finding (evidence)", overflow="fold", ratio=3)
-    table.add_column("fix", overflow="fold", ratio=2)
-    for finding in report.findings:
-        check = Text(_MARK[finding.severity], style=_STYLE[finding.severity])
-        check.append(f"\n{finding.check}")
-        cell = Text(finding.title)
-        cell.append(f"\nsaw: {finding.evidence}", style="dim")
-        table.add_row(check, cell, Text(finding.fix))
-    console.print(table)
+    console.print(Text("  " + " · ".join(x for x in seen if x)))
+    to_fix = [*report.errors, *report.warnings]
+    machine = report.machine_facts
+    fine = [f for f in report.findings if f.severity == "ok"]
+    if to_fix:
+        console.print(Text("\nto fix in this environment:", style="bold"))
+        for finding in to_fix:
+            _finding(console, finding, "fix")
+    if machine:
+        console.print(Text("\nabout this machine (nothing to fix here):", style="bold"))
+        for finding in machine:
+            _finding(console, finding, "means")
+    if fine and verbose:
+        console.print(Text("\nfine:", style="bold"))
+        for finding in fine:
+            _finding(console, finding, "fix")
+    elif fine:
+        console.print(
+            Text(f"\nfine: {', '.join(f.check for f in fine)} (-v shows the evidence)")
+        )
     errors, warnings = len(report.errors), len(report.warnings)
-    verdict = (
-        "environment OK"
-        if not errors
-        else "fix the errors above, then rerun `envgen doctor`"
-    )
-    console.print(
-        f"{errors} error(s), {warnings} warning(s), {len(report.findings) - errors - warnings} ok: {verdict}",
-        highlight=False,
-    )
+    counts = f"{errors} error(s), {warnings} warning(s), {len(machine)} machine fact(s), {len(fine)} ok"
+    if errors:
+        verdict = "fix the errors above, then rerun `envgen doctor`"
+    elif machine:
+        verdict = "nothing to fix in the environment; this machine cannot run TensorFlow on a Metal GPU"
+    else:
+        verdict = "environment OK"
+    console.print(Text(f"\n{counts}: {verdict}"))
+
+
+@contextmanager
+def _probing(out: Output, python: Path, timeout: float) -> Iterator[None]:
+    """Progress on stderr while the probe runs (import tensorflow and one op may take minutes).
+
+    A terminal gets a transient spinner; a pipe gets one line, only once the probe has taken a
+    second (a missing interpreter fails at once and needs no progress line).
+    """
+    message = f"probing {python}: import tensorflow and one op (up to {timeout:.0f} s)"
+    if out.quiet:
+        yield
+    elif sys.stderr.isatty():
+        with Console(stderr=True).status(message):
+            yield
+    else:
+        timer = threading.Timer(1.0, out.progress, (f"envgen doctor: {message}",))
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "doctor", exit_codes=EXIT_CODES)
     def doctor(
-        python: str | None = typer.Option(
-            None,
-            "--python",
-            help="The interpreter to examine (path, or a name on PATH).",
-        ),
-        prefix: Path | None = typer.Option(
-            None,
-            "--prefix",
-            help="The environment to examine (a conda env or venv directory).",
-        ),
-        directory: Path | None = typer.Option(
-            None,
-            "--dir",
-            help="An envgen project: compare the environment with its conda-lock.yml.",
-        ),
-        as_json: bool = typer.Option(
-            False, "--json", help="Print the findings as JSON."
-        ),
-        timeout: float = typer.Option(
-            DEFAULT_TIMEOUT,
-            "--timeout",
-            min=5,
-            help="Seconds the probe (import tensorflow, one op) may take.",
-        ),
-        probe_result: Path | None = typer.Option(
-            None,
-            "--probe-result",
-            help="Report on a recorded probe result (JSON from envgen/doctor/probe.py) instead of running one.",
-        ),
+        python: Annotated[
+            str | None,
+            typer.Option(
+                "--python",
+                metavar="PYTHON",
+                help="The interpreter to examine (path, or a name on PATH).",
+            ),
+        ] = None,
+        prefix: Annotated[
+            Path | None,
+            typer.Option(
+                "--prefix",
+                metavar="ENV",
+                help="The environment to examine (a conda env or venv directory).",
+            ),
+        ] = None,
+        directory: Annotated[
+            Path | None,
+            typer.Option(
+                "--dir",
+                metavar="DIR",
+                help="An envgen project: compare the environment with its conda-lock.yml.",
+            ),
+        ] = None,
+        timeout: Annotated[
+            float,
+            typer.Option(
+                "--timeout",
+                metavar="SECONDS",
+                min=5,
+                help="Seconds the probe (import tensorflow, one op) may take.",
+            ),
+        ] = DEFAULT_TIMEOUT,
+        probe_result: Annotated[
+            Path | None,
+            typer.Option(
+                "--probe-result",
+                metavar="FILE",
+                help="Report on a recorded probe result (JSON from envgen/doctor/probe.py) instead of running one.",
+            ),
+        ] = None,
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> int:
         """Diagnose a TensorFlow-on-Apple-Silicon environment: each finding with its evidence and fix.
 
         Default target: the project's environment inside an envgen project (when it exists), else the
-        python3 first on PATH. Exit 0 without errors, 1 with errors, 2 for a missing or broken
-        interpreter, 3 when the probe times out.
+        python3 first on PATH.
         """
+        out = Output(as_json, quiet, verbose)
         catalog = load_catalog()
         if probe_result is not None:
             project, _ = find_project(directory, catalog)
@@ -114,11 +178,12 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             target = choose_target(
                 python, str(prefix) if prefix else None, directory, catalog
             )
-            project, probe = target.project, run_probe(target.python, timeout)
-            name, reason = str(target.python), target.reason
+            with _probing(out, target.python, timeout):
+                probe = run_probe(target.python, timeout)
+            project, name, reason = target.project, str(target.python), target.reason
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)
-        if as_json:
-            typer.echo(json.dumps(report.as_dict(), indent=2))
-        else:
-            print_report(report, Console())
+        out.document(report.as_dict())
+        if out.human or (quiet and report.exit_code):
+            # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at 80 columns
+            print_report(report, Console(soft_wrap=True), verbose=verbose)
         return report.exit_code

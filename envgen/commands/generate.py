@@ -6,22 +6,66 @@ from pathlib import Path
 
 import typer
 
-from envgen.generate.project import generate_project
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
+from envgen.generate.plan import Plan
+from envgen.generate.project import GenerateResult, generate_project
+
+EXIT_CODES = {
+    0: "written, or already up to date",
+    2: "bad envgen.toml, or a managed file edited by hand (--force overwrites it)",
+}
+
+
+def report_rendered(
+    out: Output, plan: Plan, result: GenerateResult, project_dir: Path
+) -> None:
+    """What a re-render changed, why the pip pins are caps (when they are), and what to run next."""
+    from envgen.lock.run import freshness
+
+    if not result.written:
+        out.say("up to date: nothing to write")
+    else:
+        out.say("wrote " + ", ".join(result.written))
+    if plan.caps_reason and "environment.yml" in result.written:
+        out.say(
+            f"pip pins: the line's caps, not envgen's exact pin set, because {plan.caps_reason}; the lock resolves the rest"
+        )
+    state = freshness(project_dir)
+    if not state.fresh:
+        where = "" if Path(project_dir) == Path(".") else f" --dir {project_dir}"
+        out.next_step(f"envgen lock{where}", "; ".join(state.reasons))
+
+
+def generate_document(plan: Plan, result: GenerateResult, project_dir: Path) -> dict:
+    """The --json document of a re-render."""
+    from envgen.lock.run import freshness
+
+    state = freshness(project_dir)
+    return {
+        "written": list(result.written),
+        "unchanged": list(result.unchanged),
+        "pip_pins": "exact" if plan.pin_set else "caps",
+        "pin_set": plan.pin_set or None,
+        "caps_reason": plan.caps_reason or None,
+        "lock_fresh": state.fresh,
+        "next": None if state.fresh else "envgen lock",
+    }
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "generate", exit_codes=EXIT_CODES)
     def generate(
-        directory: Path = typer.Option(
-            Path("."), "--dir", help="The project directory."
-        ),
-        force: bool = typer.Option(
-            False, "--force", help="Overwrite managed files even if edited by hand."
-        ),
+        directory: options.ProjectDir = Path("."),
+        force: options.Force = False,
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> None:
         """Re-render environment.yml and the scripts from envgen.toml (no-op when nothing changed)."""
-        _, result = generate_project(directory, force=force)
-        if result.written:
-            typer.echo("wrote " + ", ".join(result.written))
-        else:
-            typer.echo("up to date: nothing to write")
+        out = Output(as_json, quiet, verbose)
+        plan, result = generate_project(directory, force=force)
+        out.document(generate_document(plan, result, directory))
+        report_rendered(out, plan, result, directory)
+        for path in result.unchanged:
+            out.detail(f"unchanged: {path}")

@@ -6,12 +6,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
 from envgen.errors import CheckFailed
-
-SOLVER_HELP = "Conda solver: auto (micromamba, mamba or conda if installed, else the built-in rattler one), or one of them."
 
 
 class StepDisplay:
@@ -112,54 +113,75 @@ def describe(result) -> list[str]:
     return lines
 
 
+def lock_document(result) -> dict:
+    """A LockResult as the --json document of `envgen lock` and `envgen new`."""
+    return {
+        "status": result.status,
+        "platforms": list(result.platforms),
+        "solver": result.solver,
+        "fixes": list(result.fixes),
+        "counts": [
+            {"platform": platform, "conda": conda, "pip": pip}
+            for platform, conda, pip in result.counts
+        ],
+        "files": list(result.files),
+        "seconds": round(result.seconds, 2),
+    }
+
+
+EXIT_CODES = {
+    0: "locked, or the lock is already up to date",
+    1: "--check: the lock is stale; or the solved lock failed one of envgen's checks",
+    2: "bad input, or no solution for the pins",
+    3: "the channel or the index cannot be reached, or no solver",
+}
+
+
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "lock", exit_codes=EXIT_CODES)
     def lock(
-        directory: Path = typer.Option(
-            Path("."), "--dir", help="The project directory (default: here)."
-        ),
-        platform: list[str] | None = typer.Option(
-            None,
-            "--platform",
-            help="Lock only this platform (repeatable; default: all in envgen.toml).",
-        ),
-        solver: str = typer.Option("auto", "--solver", help=SOLVER_HELP),
-        channel: str | None = typer.Option(
-            None,
-            "--channel",
-            help="Lock against this conda-forge mirror or file:// copy instead of conda-forge.",
-        ),
-        pypi_index: str | None = typer.Option(
-            None,
-            "--pypi-index",
-            help="Simple index for the pip side (default https://pypi.org/simple).",
-        ),
-        check: bool = typer.Option(
-            False,
-            "--check",
-            help="Only check the lock is fresh (exit 1 if not); never solves.",
-        ),
-        force: bool = typer.Option(
-            False, "--force", help="Solve again even when the inputs did not change."
-        ),
-        quiet: bool = typer.Option(
-            False, "--quiet", "-q", help="No progress or summary; errors only."
-        ),
+        directory: options.ProjectDir = Path("."),
+        platform: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--platform",
+                metavar="PLATFORM",
+                help="Lock only this platform (repeatable; default: all in envgen.toml).",
+            ),
+        ] = None,
+        solver: options.Solver = "auto",
+        channel: options.Channel = None,
+        pypi_index: options.PypiIndex = None,
+        check: Annotated[
+            bool,
+            typer.Option(
+                "--check",
+                help="Only check the lock is fresh (exit 1 if not); never solves.",
+            ),
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force", help="Solve again even when the inputs did not change."
+            ),
+        ] = False,
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> None:
         """Resolve environment.yml into a hash-pinned conda-lock.yml and conda-<platform>.lock."""
+        out = Output(as_json, quiet, verbose)
         if check:
             from envgen.lock.run import freshness
 
             state = freshness(directory)
+            out.document({"fresh": state.fresh, "reasons": list(state.reasons)})
             if not state.fresh:
                 raise CheckFailed(
                     f"the lock is stale: {'; '.join(state.reasons)}",
                     "run: envgen lock (then commit conda-lock.yml and conda-*.lock)",
                 )
-            if not quiet:
-                typer.echo(
-                    "conda-lock.yml is up to date with envgen.toml and environment.yml"
-                )
+            out.say("conda-lock.yml is up to date with envgen.toml and environment.yml")
             return
         result = run_lock(
             directory,
@@ -170,6 +192,6 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             force=force,
             quiet=quiet,
         )
-        if not quiet:
-            for line in describe(result):
-                typer.echo(line)
+        out.document(lock_document(result))
+        for line in describe(result):
+            out.say(line)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
@@ -12,19 +11,24 @@ from rich.table import Table
 from envgen.catalog import abirecords
 from envgen.catalog.lines import load_catalog
 from envgen.catalog.matrix import catalog_rows
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
+
+EXIT_CODES = {0: "the catalog was shown"}
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "matrix", exit_codes=EXIT_CODES)
     def matrix(
-        as_json: bool = typer.Option(
-            False, "--json", help="Print the catalog as JSON."
-        ),
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> None:
         """Show which TensorFlow, tensorflow-metal, Python and macOS go together."""
+        out = Output(as_json, quiet, verbose)
         rows = catalog_rows(load_catalog(), abirecords.load_abi_records())
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
+        out.document(rows)
+        if not out.human:
             return
         table = Table(title="envgen catalog: TensorFlow on Apple Silicon")
         for column in (
@@ -53,6 +57,13 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             )
         # A pipe or a file gets the whole table, not one cut to 80 columns.
         Console(width=None if sys.stdout.isatty() else 160).print(table)
+        for row in rows:
+            if row["inferred"]:
+                out.detail(
+                    f"{row['tf']}: no source confirms {', '.join(row['inferred'])}"
+                )
+            if row["notes"]:
+                out.detail(f"{row['tf']}: {row['notes']}")
 
 
 def _abi_cell(record: dict | None) -> str:

@@ -2,98 +2,159 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from envgen.commands.lock import describe, run_lock
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
+from envgen.commands.lock import describe, lock_document, run_lock
 from envgen.errors import EnvgenError
+from envgen.generate.plan import METAL_PLATFORM, Terms
 from envgen.generate.project import create_project
 from envgen.generate.spec import ProjectSpec, validate_name
 
+# `envgen new` is driven by flags, so its refusals name the flags, not envgen.toml's keys.
+FLAG_TERMS = Terms(
+    tensorflow="--tf",
+    python="--python",
+    platforms="--platform",
+    metal_on="Metal is on (the default)",
+    omit_python="leave out --python",
+    add_metal_platform=f"add --platform {METAL_PLATFORM}",
+    metal_off="pass --no-metal",
+    flags=True,
+)
+
+EXIT_CODES = {
+    0: "created (and locked, unless --no-lock)",
+    1: "created, but the solved lock failed one of envgen's checks",
+    2: "bad input (nothing is written), or no solution for the pins",
+    3: "created, but the channel or index cannot be reached or there is no solver",
+}
+
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "new", exit_codes=EXIT_CODES)
     def new(
-        name: str = typer.Argument(
-            ..., help="Project name (also the conda environment name)."
-        ),
-        tf: str = typer.Option(
-            ...,
-            "--tf",
-            help='TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen matrix`.',
-        ),
-        python: str | None = typer.Option(
-            None,
-            "--python",
-            help="Python minor version (default: newest the line supports).",
-        ),
-        directory: Path | None = typer.Option(
-            None, "--dir", help="Where to create the project (default: ./NAME)."
-        ),
-        jupyter: bool = typer.Option(
-            False, "--jupyter", help="Add JupyterLab and an ipykernel."
-        ),
-        metal: bool = typer.Option(
-            True,
-            "--metal/--no-metal",
-            help="Install tensorflow-metal (the GPU plugin).",
-        ),
-        platform: list[str] | None = typer.Option(
-            None, "--platform", help="Lock platform (repeatable; default osx-arm64)."
-        ),
-        no_lock: bool = typer.Option(
-            False, "--no-lock", help="Only write the files; run `envgen lock` later."
-        ),
-        channel: str | None = typer.Option(
-            None,
-            "--channel",
-            help="Lock against this conda-forge mirror or file:// copy (see envgen lock).",
-        ),
-        pypi_index: str | None = typer.Option(
-            None,
-            "--pypi-index",
-            help="Simple index for the lock's pip side (see envgen lock).",
-        ),
-        solver: str = typer.Option(
-            "auto", "--solver", help="Conda solver for the lock (see envgen lock)."
-        ),
+        name: Annotated[
+            str,
+            typer.Argument(
+                metavar="NAME", help="Project name (also the conda environment name)."
+            ),
+        ],
+        tf: Annotated[
+            str,
+            typer.Option(
+                "--tf",
+                metavar="VERSION",
+                help='TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen matrix`.',
+            ),
+        ],
+        python: Annotated[
+            str | None,
+            typer.Option(
+                "--python",
+                metavar="VERSION",
+                help="Python minor version (default: the newest the line supports).",
+            ),
+        ] = None,
+        directory: Annotated[
+            Path | None,
+            typer.Option(
+                "--dir",
+                metavar="DIR",
+                help="Where to create the project (default: ./NAME).",
+            ),
+        ] = None,
+        jupyter: Annotated[
+            bool, typer.Option("--jupyter", help="Add JupyterLab and an ipykernel.")
+        ] = False,
+        metal: Annotated[
+            bool,
+            typer.Option(
+                "--metal/--no-metal",
+                help="Install tensorflow-metal, the GPU plugin (default: on).",
+                show_default=False,
+            ),
+        ] = True,
+        platform: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--platform",
+                metavar="PLATFORM",
+                help=f"Lock platform (repeatable; default: {METAL_PLATFORM}).",
+            ),
+        ] = None,
+        no_lock: options.NoLock = False,
+        channel: options.Channel = None,
+        pypi_index: options.PypiIndex = None,
+        solver: options.Solver = "auto",
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> None:
         """Create a new project: envgen.toml, environment.yml, bootstrap, verification and an example."""
+        out = Output(as_json, quiet, verbose)
         spec = ProjectSpec(
             name=validate_name(name, key="NAME"),
             tensorflow=tf,
             metal=metal,
             python=python,
             jupyter=jupyter,
-            platforms=tuple(platform) if platform else ("osx-arm64",),
+            platforms=tuple(platform) if platform else (METAL_PLATFORM,),
         )
         target = directory if directory is not None else Path(name)
-        plan = create_project(spec, target)
-        typer.echo(
+        plan = create_project(spec, target, FLAG_TERMS)
+        document: dict = {
+            "project": str(target),
+            "tensorflow": f"{plan.tf_package}=={plan.tf_version}",
+            "tensorflow_metal": plan.metal_version or None,
+            "python": plan.python,
+            "line": plan.line.tf,
+            "status": plan.line.status,
+            "pip_pins": "exact" if plan.pin_set else "caps",
+            "caps_reason": plan.caps_reason or None,
+            "lock": None,
+        }
+        out.say(
             f"created {target}/ for TensorFlow {plan.tf_version}"
             + (f" + tensorflow-metal {plan.metal_version}" if plan.metal else "")
             + f" on Python {plan.python} (catalog line {plan.line.tf}, {plan.line.status})"
         )
-        if no_lock:
-            typer.echo(f"next: cd {target} && envgen lock")
-            return
-        lock_later = " ".join(
+        if plan.caps_reason:
+            out.say(
+                f"pip pins: the line's caps, not envgen's exact pin set, because {plan.caps_reason}; the lock resolves the rest"
+            )
+        lock_later = shlex.join(
             [
-                "envgen lock",
-                *([f"--channel {channel}"] if channel else []),
-                *([f"--pypi-index {pypi_index}"] if pypi_index else []),
+                "envgen",
+                "lock",
+                *(["--channel", channel] if channel else []),
+                *(["--pypi-index", pypi_index] if pypi_index else []),
             ]
         )
+        enter = f"cd {shlex.quote(str(target))}"
+        if no_lock:
+            out.document({**document, "next": f"{enter} && {lock_later}"})
+            out.next_step(f"{enter} && {lock_later}")
+            return
         try:
             result = run_lock(
-                target, solver=solver, channel=channel, pypi_index=pypi_index
+                target,
+                solver=solver,
+                channel=channel,
+                pypi_index=pypi_index,
+                quiet=quiet,
             )
         except EnvgenError as error:
             raise type(error)(
                 f"created {target}/, but locking it failed: {error.message}",
-                f"{error.hint + '; then ' if error.hint else ''}lock later with: cd {target} && {lock_later}",
+                f"{error.hint + '; then ' if error.hint else ''}lock later with: {enter} && {lock_later}",
                 exit_code=error.exit_code,
             ) from None
+        out.document({**document, "lock": lock_document(result), "next": None})
         for line in describe(result):
-            typer.echo(line)
+            out.say(line)

@@ -3,21 +3,28 @@ the recorded Mach-O symbol checks (``envgen/data/abi_checks.toml``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import typer
 
 from envgen.catalog.abirecords import refresh_abi_records
 from envgen.catalog.lines import load_catalog
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient, fetch_all
 from envgen.releases.refresh import compare_catalog, write_locks
 from envgen.releases.update import PACKAGES
 
+EXIT_CODES = {
+    0: "catalog, locks/ and the symbol checks agree with PyPI",
+    1: "the catalog names a yanked or missing release, or a catalog pair fails the symbol check",
+    3: "PyPI cannot be reached and there is no cached answer",
+}
+
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @catalog_app.command("refresh")
+    @command(catalog_app, "refresh", exit_codes=EXIT_CODES)
     def refresh(
         write_locks_: bool = typer.Option(
             False,
@@ -34,11 +41,12 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             "--offline",
             help="Compare against the cached PyPI answers only (not with --write-locks or --abi-check).",
         ),
-        as_json: bool = typer.Option(
-            False, "--json", help="Print the findings as JSON."
-        ),
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> int:
-        """For maintainers: new and yanked releases on PyPI against the catalog; exit 1 if the catalog names a yanked or missing release, or (--abi-check) a catalog pair fails the symbol check."""
+        """For maintainers: new and yanked releases on PyPI against the catalog, locks/ and the recorded symbol checks."""
+        out = Output(as_json, quiet, verbose)
         if offline and abi_check:
             raise SpecError(
                 "--abi-check cannot be combined with --offline",
@@ -51,9 +59,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         locks = write_locks(catalog, repository=client) if write_locks_ else ()
         abi = None
         if abi_check:
-            progress = (
-                None if as_json else (lambda text: typer.echo(f"  {text}", err=True))
-            )
+            progress = out.progress_callback()
             abi = refresh_abi_records(
                 catalog, releases, report.inferred, repository=client, progress=progress
             )
@@ -74,20 +80,20 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                     ],
                 },
             }
-            typer.echo(json.dumps(document, indent=2, default=str))
+            out.document(document)
         else:
             for warning in report.warnings:
-                typer.echo(f"warning: {warning}")
+                out.say(f"warning: {warning}")
             if not report.findings:
-                typer.echo("catalog and PyPI agree: no new or yanked releases")
+                out.say("catalog and PyPI agree: no new or yanked releases")
             for finding in report.findings:
-                typer.echo(
+                out.say(
                     f"{finding.kind:13} {finding.package} {finding.version}: {finding.detail}"
                 )
             for pair in report.inferred:
-                typer.echo(f"inferred pair: {pair.label}")
+                out.say(f"inferred pair: {pair.label}")
                 for item in pair.evidence:
-                    typer.echo(f"    {item}")
+                    out.say(f"    {item}")
             for result in locks:
                 state = "rewritten" if result.changed else "unchanged"
                 conda = ", ".join(
@@ -98,7 +104,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                     if result.from_source
                     else ""
                 )
-                typer.echo(
+                out.say(
                     f"locks/{result.file}: {result.pins} pins, {state} (conda-provided: {conda or 'none'}{source})"
                 )
             if abi is not None:
@@ -108,10 +114,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                         if record.compatible
                         else f"INCOMPATIBLE: {record.why_incompatible()}"
                     )
-                    typer.echo(
+                    out.say(
                         f"abi-check {record.label} (Python {record.python}, {pair.why}): "
                         f"{record.symbols_checked} symbols, {verdict}"
                     )
                 state = "rewritten" if abi.changed else "unchanged"
-                typer.echo(f"{abi.path}: {len(abi.records)} records, {state}")
+                out.say(f"{abi.path}: {len(abi.records)} records, {state}")
         return EXIT_CHECK_FAILED if report.needs_attention or failing else 0

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient, Releases, describe_age
 from envgen.releases.update import (
@@ -89,12 +90,17 @@ def _human(
     return "\n".join(out)
 
 
+EXIT_CODES = {
+    0: "up to date, or the update was applied (or shown, without --check)",
+    1: "--check: an update is available",
+    3: "PyPI cannot be reached and there is no cached answer",
+}
+
+
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "update", exit_codes=EXIT_CODES)
     def update(
-        directory: Path = typer.Option(
-            Path("."), "--dir", help="The project directory."
-        ),
+        directory: options.ProjectDir = Path("."),
         check: bool = typer.Option(
             False,
             "--check",
@@ -119,9 +125,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         include_yanked: bool = typer.Option(
             False, "--include-yanked", help="Consider yanked releases."
         ),
-        offline: bool = typer.Option(
-            False, "--offline", help="Answer from the cached PyPI answers only."
-        ),
+        offline: options.Offline = False,
         refresh: bool = typer.Option(
             False, "--refresh", help="Ask PyPI even if the cached answer is recent."
         ),
@@ -131,11 +135,13 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         channel: str | None = typer.Option(
             None,
             "--channel",
+            metavar="URL",
             help="With --apply: re-lock against this conda channel (a mirror or file:// copy of conda-forge).",
         ),
         pypi_index: str | None = typer.Option(
             None,
             "--pypi-index",
+            metavar="URL",
             help="With --apply: re-lock the pip side against this simple index.",
         ),
         abi_check: bool = typer.Option(
@@ -143,10 +149,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             "--abi-check",
             help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each).",
         ),
-        verbose: bool = typer.Option(
-            False, "--verbose", "-v", help="List every release passed over and why."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> int:
         """Find the newest tensorflow-metal + TensorFlow pair this project can use, show the diff, optionally apply it."""
         if check and apply:
@@ -159,10 +164,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "--abi-check cannot be combined with --offline",
                 "the check downloads the wheels from PyPI",
             )
+        out = Output(as_json, quiet, verbose)
         client = PyPIClient(offline=offline, refresh=refresh)
-        progress = (
-            (lambda text: typer.echo(f"  {text}", err=True)) if abi_check else None
-        )
+        progress = out.progress_callback() if abi_check else None
         report, releases = check_project(
             directory,
             client,
@@ -188,7 +192,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 pypi_index=pypi_index,
             )
         if as_json:
-            document = {
+            document: dict = {
                 "update_available": report.update_available,
                 **asdict(report),
                 "pypi": {
@@ -198,16 +202,16 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "diffs": dict(diffs),
                 "applied": asdict(applied) if applied else None,
             }
-            typer.echo(json.dumps(document, indent=2, default=str))
+            out.document(document)
         else:
-            typer.echo(_human(report, releases, diffs, verbose))
+            out.say(_human(report, releases, diffs, verbose))
             if applied is not None:
-                typer.echo(
+                out.say(
                     f"applied: wrote {', '.join(applied.written)}; {applied.lock_note}"
                 )
             elif report.proposal is not None and not check:
-                typer.echo(
-                    "run `envgen update --apply` to write this, re-render and re-lock"
+                out.next_step(
+                    "envgen update --apply", "writes this, re-renders and re-locks"
                 )
         if check and report.update_available:
             return EXIT_CHECK_FAILED

@@ -2,61 +2,106 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from envgen.catalog.lines import load_catalog
+from envgen.commands import options
+from envgen.commands.conventions import Output, command
 from envgen.doctor.verify import plan_run, run_verification
+from envgen.errors import EnvironmentProblem
+
+EXIT_CODES = {
+    0: "the GPU is present and ran the ops (or --allow-cpu)",
+    1: "no GPU, or the ops ran on the CPU",
+    2: "TensorFlow failed to import, another error, or a bad interpreter",
+}
 
 
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
-    @app.command()
+    @command(app, "verify", exit_codes=EXIT_CODES)
     def verify(
-        python: str | None = typer.Option(
-            None,
-            "--python",
-            help="The interpreter to check (default: the project's environment, else python3 on PATH).",
-        ),
-        directory: Path | None = typer.Option(
-            None,
-            "--dir",
-            help="An envgen project (default: the working directory, if it is one).",
-        ),
-        tf: str | None = typer.Option(
-            None,
-            "--tf",
-            help="Outside a project: the catalog line whose pair to expect (default: the newest).",
-        ),
-        json_path: Path | None = typer.Option(
-            None, "--json", help="Write the JSON report here."
-        ),
-        allow_cpu: bool = typer.Option(
-            False,
-            "--allow-cpu",
-            help="Exit 0 without a GPU (CI runners without Metal).",
-        ),
-        plot: Path | None = typer.Option(
-            None,
-            "--plot",
-            help="Plot CPU vs GPU epoch times to this PNG (needs matplotlib).",
-        ),
+        python: Annotated[
+            str | None,
+            typer.Option(
+                "--python",
+                metavar="PYTHON",
+                help="The interpreter to check (default: the project's environment, else python3 on PATH).",
+            ),
+        ] = None,
+        directory: options.FoundProjectDir = None,
+        tf: Annotated[
+            str | None,
+            typer.Option(
+                "--tf",
+                metavar="VERSION",
+                help="Outside a project: the catalog line whose pair to expect (default: the newest).",
+            ),
+        ] = None,
+        report_path: Annotated[
+            Path | None,
+            typer.Option(
+                "--report", metavar="FILE", help="Also write the JSON report to FILE."
+            ),
+        ] = None,
+        allow_cpu: Annotated[
+            bool,
+            typer.Option(
+                "--allow-cpu", help="Exit 0 without a GPU (CI runners without Metal)."
+            ),
+        ] = False,
+        plot: Annotated[
+            Path | None,
+            typer.Option(
+                "--plot",
+                metavar="PNG",
+                help="Plot CPU vs GPU epoch times to this PNG (needs matplotlib).",
+            ),
+        ] = None,
+        as_json: options.Json = False,
+        quiet: options.Quiet = False,
+        verbose: options.Verbose = False,
     ) -> int:
-        """Prove TensorFlow uses the GPU: devices, matmul placement, and a timed CPU-vs-GPU training run.
-
-        Exit 0 GPU present and used; 1 no GPU or ops ran on the CPU (0 with --allow-cpu);
-        2 TensorFlow failed to import, another error, or a bad interpreter.
-        """
+        """Prove TensorFlow uses the GPU: devices, matmul placement, and a timed CPU-vs-GPU training run."""
+        out = Output(as_json, quiet, verbose)
         run = plan_run(python, directory, tf, load_catalog())
-        typer.echo(
-            f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}",
-            err=True,
+        out.progress(
+            f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}"
         )
-        args: list[str] = []
-        if json_path is not None:
-            args += ["--json", str(json_path.resolve())]
-        if plot is not None:
-            args += ["--plot", str(plot.resolve())]
-        if allow_cpu:
-            args.append("--allow-cpu")
-        return run_verification(run, args)
+        with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
+            report_file = (
+                report_path.resolve()
+                if report_path is not None
+                else Path(scratch) / "report.json"
+            )
+            args = ["--json", str(report_file)]
+            if plot is not None:
+                args += ["--plot", str(plot.resolve())]
+            if allow_cpu:
+                args.append("--allow-cpu")
+            if out.human:
+                code = run_verification(run, args)
+            else:
+                # --json and -q: the script's own lines are kept aside, shown only if it fails
+                with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+                    code = run_verification(run, args, output=log)
+                    log.seek(0)
+                    lines = log.read()
+                if code != 0 and lines and not (as_json and quiet):
+                    sys.stderr.write(lines)
+            if as_json:
+                try:
+                    report = json.loads(report_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as error:
+                    raise EnvironmentProblem(
+                        f"the verification script wrote no readable report ({error})",
+                        "run it by hand to see why: python scripts/verify_gpu.py",
+                        exit_code=code or 2,
+                    ) from None
+                out.document(report)
+        return code

@@ -21,7 +21,8 @@ from packaging.version import InvalidVersion, Version
 from envgen.catalog.lines import Catalog, Line
 from envgen.errors import CatalogError, SpecError
 
-SEVERITIES = ("error", "warning", "ok")
+# "fact": true of this machine and fixable by nobody here (not a Mac, no Apple GPU); never an error.
+SEVERITIES = ("error", "warning", "fact", "ok")
 # Distributions that each provide the `tensorflow` module: two of them in one env overwrite each other.
 TF_DISTRIBUTIONS = (
     "tensorflow-macos",
@@ -104,6 +105,11 @@ class Report:
     @property
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def machine_facts(self) -> tuple[Finding, ...]:
+        """What is true of this machine and cannot be fixed here (not a Mac, no Apple GPU)."""
+        return tuple(f for f in self.findings if f.severity == "fact")
 
     @property
     def exit_code(self) -> int:
@@ -375,7 +381,7 @@ def check_os(c: _Context) -> list[Finding]:
         return [
             Finding(
                 "macos",
-                "error",
+                "fact",
                 "not macOS: TensorFlow's Metal GPU support exists only on macOS",
                 f"OS: {p.system or 'unknown'} {c.probe.value('machine', 'release', default='')} ({p.machine or '?'})".strip(),
                 "run the environment on an Apple Silicon Mac; on this machine use CPU TensorFlow (`envgen new NAME --tf X --no-metal --platform linux-64`)",
@@ -419,7 +425,7 @@ def check_hardware(c: _Context) -> list[Finding]:
         return [
             Finding(
                 "apple-silicon",
-                "error",
+                "fact",
                 "not Apple Silicon: no Metal GPU for TensorFlow on this machine",
                 f"{p.system or 'unknown OS'} on {p.machine or 'unknown hardware'}",
                 "tensorflow-metal needs a Mac with an M-series chip; here TensorFlow can only use the CPU (or CUDA)",
@@ -428,7 +434,7 @@ def check_hardware(c: _Context) -> list[Finding]:
     return [
         Finding(
             "apple-silicon",
-            "warning",
+            "fact",
             "Intel Mac: envgen's environments target Apple Silicon",
             f"platform.machine() = {p.machine}, hw.optional.arm64 = {p.value('machine', 'hw_arm64', default='?')}",
             "tensorflow-metal shipped x86_64 wheels (AMD GPUs) only up to 1.0.0; expect CPU-only TensorFlow here",
@@ -960,8 +966,8 @@ def check_metal(c: _Context) -> list[Finding]:
         return [
             Finding(
                 "tensorflow-metal",
-                "warning",
-                "tensorflow-metal is not installed (it exists only for Macs)",
+                "fact",
+                "tensorflow-metal is not installed (it exists only for Apple Silicon Macs)",
                 "tensorflow-metal: absent",
                 f"nothing to do on this machine; on an Apple Silicon Mac: {wanted}",
             )
@@ -1044,7 +1050,7 @@ def check_gpu(c: _Context) -> list[Finding]:
         return [
             Finding(
                 "gpu",
-                "warning",
+                "warning" if c.probe.apple_silicon else "fact",
                 "no GPU listed by TensorFlow: it will train on the CPU",
                 f"devices: {', '.join(d.get('name', '?') for d in tf.get('devices') or []) or 'none'}",
                 "expected without Metal; for GPU training use an Apple Silicon Mac with tensorflow-metal",

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from envgen.catalog.lines import Catalog
 from envgen.doctor.target import InterpreterError, choose_target, find_project
@@ -91,21 +92,26 @@ def plan_run(
     )
 
 
-def _run(argv: list[str], cwd: Path) -> int:
-    """The one subprocess call: output goes straight to the terminal."""
-    return subprocess.run(argv, cwd=str(cwd)).returncode
+def _run(argv: list[str], cwd: Path, output: TextIO | None = None) -> int:
+    """The one subprocess call: the script's output goes to ``output`` (default: the terminal)."""
+    return subprocess.run(argv, cwd=str(cwd), stdout=output, stderr=output).returncode
 
 
-def run_verification(run: VerifyRun, script_args: list[str]) -> int:
-    """Run the script with the chosen interpreter and return its exit code."""
+def run_verification(
+    run: VerifyRun, script_args: list[str], output: TextIO | None = None
+) -> int:
+    """Run the script with the chosen interpreter and return its exit code.
+
+    ``output``: where the script's own lines go (a file, or the terminal when None).
+    """
     if not run.python.exists():
         raise InterpreterError(
             f"the interpreter {run.python} does not exist",
             "run ./bootstrap.sh to create the project's environment, or pass --python PATH",
         )
     if run.script is not None:
-        return _run([str(run.python), str(run.script), *script_args], run.cwd)
+        return _run([str(run.python), str(run.script), *script_args], run.cwd, output)
     with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
         script = Path(scratch) / "verify_gpu.py"
         script.write_text(run.script_text or "", encoding="utf-8")
-        return _run([str(run.python), str(script), *script_args], run.cwd)
+        return _run([str(run.python), str(script), *script_args], run.cwd, output)

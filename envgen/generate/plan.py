@@ -48,6 +48,7 @@ class Plan:
     pin_set: str = (
         ""  # the locks/ file the pip pins come from, when they are its exact closure
     )
+    caps_reason: str = ""  # why the pip side is the line's caps, when it is
     # For a Mac older than min_macos: (minimum macOS, newest catalog line it allows),
     # one per older minimum the catalog has and the spec could switch to.
     older_lines: tuple[tuple[str, str], ...] = ()
@@ -104,30 +105,58 @@ class Plan:
         }
 
 
-def _resolve_python(spec: ProjectSpec, line: Line) -> str:
+@dataclass(frozen=True)
+class Terms:
+    """How refusals name the user's settings: envgen.toml's keys, or the flags that set them.
+
+    A user who typed ``envgen new demo --tf 2.6 --python 3.10`` should read about ``--python``,
+    not about an ``environment.python`` they never wrote.
+    """
+
+    tensorflow: str = "tensorflow.version"
+    python: str = "environment.python"
+    platforms: str = "environment.platforms"
+    metal_on: str = "tensorflow.metal is on"
+    omit_python: str = "remove environment.python"
+    add_metal_platform: str = f'add "{METAL_PLATFORM}" to environment.platforms'
+    metal_off: str = "set tensorflow.metal = false"
+    flags: bool = False
+
+    def platforms_value(self, platforms: tuple[str, ...]) -> str:
+        """The platforms as the user wrote them: ``--platform a --platform b`` or a TOML list."""
+        if self.flags:
+            return " ".join(f"{self.platforms} {p}" for p in platforms)
+        quoted = ", ".join(f'"{p}"' for p in platforms)
+        return f"{self.platforms} = [{quoted}]"
+
+
+TOML_TERMS = Terms()
+
+
+def _resolve_python(spec: ProjectSpec, line: Line, terms: Terms) -> str:
     if spec.python is None:
         return line.default_python
     if spec.python not in line.pythons:
         raise SpecError(
-            f"environment.python {spec.python} is not supported by TensorFlow {line.tf} on Apple Silicon",
-            f"use one of {', '.join(line.pythons)} (or remove environment.python to get {line.default_python})",
+            f"{terms.python} {spec.python} is not supported by TensorFlow {line.tf} on Apple Silicon",
+            f"use one of {', '.join(line.pythons)} (or {terms.omit_python} to get {line.default_python})",
         )
     return spec.python
 
 
-def _resolve_metal(spec: ProjectSpec, line: Line) -> str:
+def _resolve_metal(spec: ProjectSpec, line: Line, terms: Terms) -> str:
     if spec.metal is False:
         return ""
     if METAL_PLATFORM not in spec.platforms:
         raise SpecError(
-            f"tensorflow.metal is on, but environment.platforms {list(spec.platforms)} has no Apple Silicon platform: Metal exists only on osx-arm64",
-            'add "osx-arm64" to environment.platforms, or set metal = false',
+            f"{terms.metal_on}, but {terms.platforms_value(spec.platforms)} has no Apple Silicon platform: Metal exists only on {METAL_PLATFORM}",
+            f"{terms.add_metal_platform}, or {terms.metal_off}",
         )
     if spec.metal is True:
         if not line.metal:
             raise SpecError(
-                f"tensorflow.metal = true, but TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
-                "set tensorflow.metal = false (CPU only), or pick a line with a Metal pairing (see `envgen matrix`)",
+                f"{terms.metal_on}, but TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
+                f"{terms.metal_off} (CPU only), or pick a line with a Metal pairing (see `envgen matrix`)",
             )
         return line.metal
     assert isinstance(spec.metal, str)
@@ -197,22 +226,38 @@ def _pip_requirements(
     return tuple(requirements), ""
 
 
-def _pinned_closure(
+def why_caps(
     spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
-) -> tuple[list[str], str] | None:
-    """envgen's known-good pip closure from locks/, when it is exactly this project's pip side.
+) -> str:
+    """Why the pip side is the line's caps rather than envgen's exact closure from locks/ ("" when it is not).
 
-    Only for the plain case the set was resolved for: osx-arm64 alone, the line's own TF and
+    The closures are resolved for the plain case only: osx-arm64 alone, the line's own TF and
     metal releases, and no extra pip packages (exact pins could conflict with what those need;
     then the caps apply and the lock resolves the rest).
     """
-    if tuple(spec.platforms) != (METAL_PLATFORM,) or spec.pip_packages:
-        return None
-    if tf_version != line.version or metal != line.metal:
+    others = [p for p in spec.platforms if p != METAL_PLATFORM]
+    if others:
+        return f"the project also targets {', '.join(others)}, and envgen's exact pin sets are for {METAL_PLATFORM} alone"
+    if spec.pip_packages:
+        return f"envgen.toml adds pip packages ({', '.join(spec.pip_packages)}), which exact pins could conflict with"
+    if tf_version != line.version:
+        return f"TensorFlow {tf_version} is not {line.version}, the release the line's pin set was resolved for"
+    if metal != line.metal:
+        plugin = f"tensorflow-metal {metal}" if metal else "Metal off"
+        return f"{plugin} is not the line's pair (tensorflow-metal {line.metal or 'none'}), which the pin set was resolved for"
+    if pinned_requirements(line, python) is None:
+        return f"envgen has no pin set for TensorFlow {line.tf} on Python {python}"
+    return ""
+
+
+def _pinned_closure(
+    spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
+) -> tuple[list[str], str] | None:
+    """envgen's known-good pip closure from locks/, when it is exactly this project's pip side."""
+    if why_caps(spec, line, tf_version, metal, python):
         return None
     requirements = pinned_requirements(line, python)
-    if requirements is None:
-        return None
+    assert requirements is not None  # why_caps checked it
     return requirements, pin_set_name(line.tf, python)
 
 
@@ -233,21 +278,21 @@ def _older_lines(
     return tuple((str(needs), newest[needs].tf) for needs in sorted(newest))
 
 
-def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
-    """Resolve a spec against the catalog; every refusal names the envgen.toml key to change."""
+def make_plan(spec: ProjectSpec, catalog: Catalog, terms: Terms = TOML_TERMS) -> Plan:
+    """Resolve a spec against the catalog; every refusal names the setting to change in ``terms``."""
     try:
         line = catalog.line(spec.tensorflow)
     except CatalogError as error:
-        raise SpecError(f"tensorflow.version: {error.message}", error.hint) from None
+        raise SpecError(f"{terms.tensorflow}: {error.message}", error.hint) from None
     tf_version = spec.tensorflow if spec.tensorflow in line.versions else line.version
     for platform in spec.platforms:
         if platform not in line.platforms:
             raise SpecError(
-                f"environment.platforms: TensorFlow {line.tf} has no {platform} wheels",
+                f"{terms.platforms_value((platform,))}: TensorFlow {line.tf} has no {platform} wheels",
                 f"this line can be locked for {', '.join(line.platforms)}",
             )
-    python = _resolve_python(spec, line)
-    metal = _resolve_metal(spec, line)
+    python = _resolve_python(spec, line, terms)
+    metal = _resolve_metal(spec, line, terms)
     pip_requirements, pin_set = _pip_requirements(spec, line, tf_version, metal, python)
     min_macos = str(max(Version(line.min_macos), Version("11.0")))
     return Plan(
@@ -264,4 +309,5 @@ def make_plan(spec: ProjectSpec, catalog: Catalog) -> Plan:
         min_macos=min_macos,
         pin_set=pin_set,
         older_lines=_older_lines(spec, catalog, min_macos),
+        caps_reason=why_caps(spec, line, tf_version, metal, python),
     )

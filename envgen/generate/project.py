@@ -11,7 +11,7 @@ from pathlib import Path
 from envgen.atomic import atomic_write
 from envgen.catalog.lines import load_catalog
 from envgen.errors import GenerateError
-from envgen.generate.plan import Plan, make_plan
+from envgen.generate.plan import TOML_TERMS, Plan, Terms, make_plan
 from envgen.generate.render import RenderedFile, is_unedited, render_files
 from envgen.generate.spec import SPEC_FILE, ProjectSpec, load_spec
 
@@ -26,13 +26,13 @@ def _mode(item: RenderedFile) -> int:
     return 0o755 if item.executable else 0o644
 
 
-def create_project(spec: ProjectSpec, target: Path) -> Plan:
+def create_project(spec: ProjectSpec, target: Path, terms: Terms = TOML_TERMS) -> Plan:
     """Write a new project into ``target``, which must not exist or be empty.
 
     The files are rendered into a temporary sibling directory first and moved into place at
     the end, so a failure leaves no half-made project behind.
     """
-    plan = make_plan(spec, load_catalog())
+    plan = make_plan(spec, load_catalog(), terms)
     if (
         spec.python is None
     ):  # write the resolved Python into envgen.toml, so the project never drifts

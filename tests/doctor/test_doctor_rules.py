@@ -311,18 +311,27 @@ def test_tensorflow_metal_missing_is_fine_in_a_cpu_only_project():
 
 
 def test_not_macos_recorded_on_this_machine():
+    """Linux: not a Mac, no Apple GPU, no plugin are facts about the machine, not errors to fix."""
     found = by_check(probe("linux-tensorflow-cpu"))
-    assert found["macos"].severity == "error" and found["macos"].evidence.startswith(
+    assert found["macos"].severity == "fact" and found["macos"].evidence.startswith(
         "OS: Linux"
     )
     assert (
-        found["apple-silicon"].severity == "error"
+        found["apple-silicon"].severity == "fact"
         and "x86_64" in found["apple-silicon"].evidence
     )
-    assert found["tensorflow-metal"].severity == "warning"
-    assert found["gpu"].severity == "warning"
+    assert found["tensorflow-metal"].severity == "fact"
+    assert found["gpu"].severity == "fact"
     assert found["conda-env"].severity == "warning"
     assert found["tf-import"].severity == "ok"
+    report = diagnose(probe("linux-tensorflow-cpu"), CATALOG)
+    assert not report.errors and report.exit_code == 0
+    assert {f.check for f in report.machine_facts} == {
+        "macos",
+        "apple-silicon",
+        "tensorflow-metal",
+        "gpu",
+    }
 
 
 def test_macos_older_than_the_line_needs():

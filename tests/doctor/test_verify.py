@@ -167,7 +167,7 @@ def test_envgen_verify_runs_project_script_and_passes_exit_code(tmp_path, capsys
             "--dir",
             str(project),
             "--allow-cpu",
-            "--json",
+            "--report",
             str(tmp_path / "r.json"),
         ]
     )
@@ -198,5 +198,5 @@ def test_envgen_verify_missing_interpreter_is_bad_input(tmp_path, capsys, monkey
 def test_envgen_verify_end_to_end_on_tensorflow_cpu(tf_python, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     report = tmp_path / "report.json"
-    assert run(["verify", "--python", str(tf_python), "--json", str(report)]) == 1
+    assert run(["verify", "--python", str(tf_python), "--report", str(report)]) == 1
     assert json.loads(report.read_text())["training"]["runs"]["cpu"]["epoch_seconds"]
