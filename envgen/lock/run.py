@@ -371,14 +371,9 @@ _CONFLICT = re.compile(
 )
 
 
-def summarize_conflict(message: str, requested: list[str]) -> str:
-    """A solver's conflict explanation as one line naming the packages involved."""
-    lines = [
-        line.strip(" │├└─") for line in message.splitlines() if line.strip(" │├└─")
-    ]
-    first = lines[0] if lines else message.strip()
-    first = re.sub(r"^Cannot solve the request because of:\s*", "", first)
-    names = []
+def _conflict_names(lines: list[str]) -> list[str]:
+    """The package names a solver's conflict explanation mentions, in order."""
+    names: list[str] = []
     for line in lines:
         for match in re.finditer(
             r"(?:^|,\s|\bfor\s|require\s)([A-Za-z0-9_.\-]+)\s(?:[<>=!~*\d]|cannot|would)",
@@ -386,6 +381,25 @@ def summarize_conflict(message: str, requested: list[str]) -> str:
         ):
             if match.group(1) not in names and not match.group(1)[0].isdigit():
                 names.append(match.group(1))
+    return names
+
+
+def _conflict_lines(message: str) -> list[str]:
+    return [line.strip(" │├└─") for line in message.splitlines() if line.strip(" │├└─")]
+
+
+def conflicting_requests(message: str, requested: list[str]) -> list[str]:
+    """The requested specs a solver's conflict explanation names."""
+    names = _conflict_names(_conflict_lines(message))
+    return [spec for spec in requested if _spec_name(spec) in names]
+
+
+def summarize_conflict(message: str, requested: list[str]) -> str:
+    """A solver's conflict explanation as one line naming the packages involved."""
+    lines = _conflict_lines(message)
+    first = lines[0] if lines else message.strip()
+    first = re.sub(r"^Cannot solve the request because of:\s*", "", first)
+    names = _conflict_names(lines)
     asked = [spec for spec in requested if _spec_name(spec) in names]
     detail = "; ".join(
         dict.fromkeys(
@@ -409,7 +423,9 @@ def _conda_error(
     requested: list[str],
     channel: str,
     platform_hint: str,
+    user_names: frozenset[str] = frozenset(),
 ) -> EnvgenError:
+    """The solver's failure as one error; ``user_names``: the conda packages envgen.toml lists."""
     import json
 
     output = error.stdout or error.output or ""
@@ -428,6 +444,15 @@ def _conda_error(
             OFFLINE_HINT,
         )
     if kind == "UnsatisfiableError" or _CONFLICT.search(message):
+        asked = conflicting_requests(message, requested)
+        if asked and not any(_spec_name(spec) in user_names for spec in asked):
+            # Only envgen's own pins are involved: envgen.toml cannot relax them, so do not say it can.
+            return EnvironmentProblem(
+                f"the conda packages for {platform_hint} cannot be solved: {summarize_conflict(message, requested)}; "
+                "these are envgen's own pins for this TensorFlow line, not envgen.toml's",
+                f"check that {channel} is a complete copy of conda-forge (a partial mirror lacks packages envgen pins); "
+                "if it is, report it to envgen's maintainers with this message: envgen.toml cannot change these pins",
+            )
         return SpecError(
             f"the conda packages for {platform_hint} cannot be solved: {summarize_conflict(message, requested)}",
             "relax or remove the conflicting pins in envgen.toml ([packages], environment.python), then envgen generate && envgen lock",
@@ -659,7 +684,17 @@ def lock_project(
                     _conda_lock(call)
                 except subprocess.CalledProcessError as error:
                     problem = _conda_error(
-                        error, requested, channel or "conda-forge", ", ".join(platforms)
+                        error,
+                        requested,
+                        channel or "conda-forge",
+                        ", ".join(platforms),
+                        # environment.python is the user's to change; the catalog's pins are not
+                        frozenset(
+                            [
+                                *(_spec_name(s) for s in plan.spec.conda_packages),
+                                "python",
+                            ]
+                        ),
                     )
                     if fixes and isinstance(problem, SpecError):
                         problem = SpecError(
