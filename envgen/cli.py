@@ -22,6 +22,8 @@ from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
 COMMANDS = (
     "new",
     "generate",
+    "add",
+    "remove",
     "matrix",
     "doctor",
     "verify",

@@ -55,7 +55,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             store=WheelStore(progress=progress),
         )
         out.document(report.as_json())
-        if out.human or (quiet and not report.compatible):
+        if out.human or (quiet and not as_json and not report.compatible):
             typer.echo(describe(report, verbose=verbose))
         return 0 if report.compatible else EXIT_CHECK_FAILED
 

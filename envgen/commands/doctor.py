@@ -183,7 +183,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             project, name, reason = target.project, str(target.python), target.reason
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)
         out.document(report.as_dict())
-        if out.human or (quiet and report.exit_code):
+        if out.human or (quiet and not as_json and report.exit_code):
             # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at 80 columns
             print_report(report, Console(soft_wrap=True), verbose=verbose)
         return report.exit_code

@@ -69,3 +69,39 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         report_rendered(out, plan, result, directory)
         for path in result.unchanged:
             out.detail(f"unchanged: {path}")
+
+
+def apply_spec_edit(
+    out: Output,
+    project_dir: Path,
+    old_text: str,
+    new_text: str,
+    changes: tuple[str, ...],
+    *,
+    force: bool,
+) -> dict:
+    """Write an edited (already checked) envgen.toml and re-render; if rendering refuses, envgen.toml is put back.
+
+    Returns the --json document: the changes and what ``envgen generate`` would report.
+    """
+    from envgen.atomic import atomic_write
+    from envgen.errors import EnvgenError
+    from envgen.generate.spec import SPEC_FILE
+
+    path = Path(project_dir) / SPEC_FILE
+    if new_text != old_text:
+        atomic_write(path, new_text)
+    try:
+        plan, result = generate_project(project_dir, force=force)
+    except EnvgenError as error:
+        if new_text != old_text:
+            atomic_write(path, old_text)
+        raise type(error)(
+            f"{SPEC_FILE} left unchanged: {error.message}",
+            error.hint,
+            exit_code=error.exit_code,
+        ) from None
+    for change in changes:
+        out.say(change)
+    report_rendered(out, plan, result, project_dir)
+    return {"changes": list(changes), **generate_document(plan, result, project_dir)}

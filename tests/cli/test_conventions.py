@@ -55,6 +55,8 @@ def test_the_tree_holds_every_command_the_readme_lists():
     assert {
         "new",
         "generate",
+        "add",
+        "remove",
         "lock",
         "matrix",
         "doctor",
@@ -143,6 +145,17 @@ def _generate(where: Path, request) -> list[str]:
     return ["generate", "--dir", str(project)]
 
 
+def _add(where: Path, request) -> list[str]:
+    return ["add", "--pip", "tqdm>=4.60", "--dir", str(_project(where))]
+
+
+def _remove(where: Path, request) -> list[str]:
+    project = _project(where)
+    spec = project / "envgen.toml"
+    spec.write_text(spec.read_text().replace("conda = []", 'conda = ["pandas"]'))
+    return ["remove", "pandas", "--dir", str(project)]
+
+
 def _lock(where: Path, request) -> list[str]:
     index = request.getfixturevalue("pip_index")
     project = _project(where)
@@ -216,6 +229,8 @@ def _check_pair(where: Path, request) -> list[str]:
 RECIPES: dict[str, Callable[[Path, pytest.FixtureRequest], list[str]]] = {
     "new": _new,
     "generate": _generate,
+    "add": _add,
+    "remove": _remove,
     "lock": _lock,
     "matrix": _matrix,
     "doctor": _doctor,
