@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -205,6 +207,28 @@ class Output:
         """The --json document, on stdout."""
         if self.as_json:
             typer.echo(json.dumps(document, indent=2, default=str))
+
+    @contextmanager
+    def step(self, message: str, *, after: float = 1.0) -> Iterator[None]:
+        """Progress for a step that may take more than a second.
+
+        A terminal gets a transient spinner; a pipe gets one line on stderr, only once the step
+        has taken ``after`` seconds (a step that fails at once needs no progress line); -q: nothing.
+        """
+        if self.quiet:
+            yield
+        elif sys.stderr.isatty():
+            from rich.console import Console
+
+            with Console(stderr=True).status(message):
+                yield
+        else:
+            timer = threading.Timer(after, self.progress, (message,))
+            timer.start()
+            try:
+                yield
+            finally:
+                timer.cancel()
 
     @property
     def interactive(self) -> bool:

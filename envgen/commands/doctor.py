@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -90,28 +86,6 @@ def print_report(report: Report, console: Console, *, verbose: bool = False) -> 
     console.print(Text(f"\n{counts}: {verdict}"))
 
 
-@contextmanager
-def _probing(out: Output, python: Path, timeout: float) -> Iterator[None]:
-    """Progress on stderr while the probe runs (import tensorflow and one op may take minutes).
-
-    A terminal gets a transient spinner; a pipe gets one line, only once the probe has taken a
-    second (a missing interpreter fails at once and needs no progress line).
-    """
-    message = f"probing {python}: import tensorflow and one op (up to {timeout:.0f} s)"
-    if out.quiet:
-        yield
-    elif sys.stderr.isatty():
-        with Console(stderr=True).status(message):
-            yield
-    else:
-        timer = threading.Timer(1.0, out.progress, (f"envgen doctor: {message}",))
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-
-
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @command(app, "doctor", exit_codes=EXIT_CODES)
     def doctor(
@@ -178,7 +152,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             target = choose_target(
                 python, str(prefix) if prefix else None, directory, catalog
             )
-            with _probing(out, target.python, timeout):
+            with out.step(
+                f"envgen doctor: probing {target.python}: import tensorflow and one op (up to {timeout:.0f} s)"
+            ):
                 probe = run_probe(target.python, timeout)
             project, name, reason = target.project, str(target.python), target.reason
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)

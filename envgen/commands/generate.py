@@ -17,6 +17,11 @@ EXIT_CODES = {
 }
 
 
+def caps_note(reason: str) -> str:
+    """The one line saying why a project's pip side is the line's caps, not envgen's exact pins."""
+    return f"pip pins: the line's caps, not envgen's exact pin set, because {reason}; the lock resolves the rest"
+
+
 def report_rendered(
     out: Output, plan: Plan, result: GenerateResult, project_dir: Path
 ) -> None:
@@ -28,9 +33,7 @@ def report_rendered(
     else:
         out.say("wrote " + ", ".join(result.written))
     if plan.caps_reason and "environment.yml" in result.written:
-        out.say(
-            f"pip pins: the line's caps, not envgen's exact pin set, because {plan.caps_reason}; the lock resolves the rest"
-        )
+        out.say(caps_note(plan.caps_reason))
     state = freshness(project_dir)
     if not state.fresh:
         where = "" if Path(project_dir) == Path(".") else f" --dir {project_dir}"

@@ -113,6 +113,21 @@ def describe(result) -> list[str]:
     return lines
 
 
+def locked_packages(project_dir: Path) -> list[str]:
+    """Every package in conda-lock.yml, one line each (for -v)."""
+    from envgen.doctor.rules import parse_lock
+    from envgen.lock.run import LOCK_FILE
+
+    path = Path(project_dir) / LOCK_FILE
+    if not path.is_file():
+        return []
+    packages = parse_lock(path.read_text(encoding="utf-8"))
+    return [
+        f"  {p.platform}  {p.manager:<5}  {p.name} {p.version}"
+        for p in sorted(packages, key=lambda p: (p.platform, p.manager, p.name))
+    ]
+
+
 def lock_document(result) -> dict:
     """A LockResult as the --json document of `envgen lock` and `envgen new`."""
     return {
@@ -195,3 +210,6 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out.document(lock_document(result))
         for line in describe(result):
             out.say(line)
+        if out.verbose and out.human:
+            for line in locked_packages(directory):
+                out.detail(line)

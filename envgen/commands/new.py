@@ -10,6 +10,7 @@ import typer
 
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
+from envgen.commands.generate import caps_note
 from envgen.commands.lock import describe, lock_document, run_lock
 from envgen.errors import EnvgenError
 from envgen.generate.plan import METAL_PLATFORM, Terms
@@ -125,9 +126,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             + f" on Python {plan.python} (catalog line {plan.line.tf}, {plan.line.status})"
         )
         if plan.caps_reason:
-            out.say(
-                f"pip pins: the line's caps, not envgen's exact pin set, because {plan.caps_reason}; the lock resolves the rest"
-            )
+            out.say(caps_note(plan.caps_reason))
         lock_later = shlex.join(
             [
                 "envgen",

@@ -54,7 +54,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             )
         client = PyPIClient(offline=offline, refresh=not offline)
         catalog = load_catalog()
-        releases = fetch_all(client, PACKAGES)
+        with out.step("envgen catalog refresh: asking PyPI for every release"):
+            releases = fetch_all(client, PACKAGES)
         report = compare_catalog(catalog, releases)
         locks = write_locks(catalog, repository=client) if write_locks_ else ()
         abi = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import typer
 
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
+from envgen.commands.generate import caps_note
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient, Releases, describe_age
 from envgen.releases.update import (
@@ -97,6 +99,24 @@ EXIT_CODES = {
 }
 
 
+def _report_applied(out: Output, directory: Path, applied) -> None:
+    """What --apply wrote, why the pins are now caps (when they are), and what to run next."""
+    from envgen.catalog.lines import load_catalog
+    from envgen.generate.plan import make_plan
+    from envgen.generate.spec import load_spec
+
+    if applied.locked:
+        out.say(f"applied: wrote {', '.join(applied.written)}; {applied.lock_note}")
+    else:
+        out.say(f"applied: wrote {', '.join(applied.written)}")
+    plan = make_plan(load_spec(directory), load_catalog())
+    if plan.caps_reason and "environment.yml" in applied.written:
+        out.say(caps_note(plan.caps_reason))
+    if not applied.locked:
+        where = "" if Path(directory) == Path(".") else f" --dir {directory}"
+        out.next_step(f"envgen lock{where}", "--no-lock left the lock stale")
+
+
 def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     @command(app, "update", exit_codes=EXIT_CODES)
     def update(
@@ -167,16 +187,23 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out = Output(as_json, quiet, verbose)
         client = PyPIClient(offline=offline, refresh=refresh)
         progress = out.progress_callback() if abi_check else None
-        report, releases = check_project(
-            directory,
-            client,
-            within_line=within_line,
-            pre=pre,
-            include_yanked=include_yanked,
-            allow_python_change=allow_python_change,
-            abi_check=abi_check,
-            progress=progress,
-        )
+        with (
+            nullcontext()
+            if abi_check
+            else out.step(
+                "envgen update: asking PyPI for new TensorFlow and plugin releases"
+            )
+        ):
+            report, releases = check_project(
+                directory,
+                client,
+                within_line=within_line,
+                pre=pre,
+                include_yanked=include_yanked,
+                allow_python_change=allow_python_change,
+                abi_check=abi_check,
+                progress=progress,
+            )
         diffs = (
             preview_changes(directory, report).diffs
             if report.proposal is not None
@@ -206,9 +233,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         else:
             out.say(_human(report, releases, diffs, verbose))
             if applied is not None:
-                out.say(
-                    f"applied: wrote {', '.join(applied.written)}; {applied.lock_note}"
-                )
+                _report_applied(out, directory, applied)
             elif report.proposal is not None and not check:
                 out.next_step(
                     "envgen update --apply", "writes this, re-renders and re-locks"

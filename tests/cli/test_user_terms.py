@@ -245,3 +245,31 @@ def test_check_pair_summarises_many_missing_symbols(tmp_path, monkeypatch, capsy
     )
     assert run([*argv, "-v"]) == 1
     assert capsys.readouterr().out.count("Symbol not found:") == total
+
+
+# ---- update --apply: the same closing lines as generate --------------------------------------
+
+
+def test_update_apply_without_lock_names_the_next_command(
+    tmp_path, monkeypatch, capsys
+):
+    from support.pypi_fixtures import FakePyPI, make_test_catalog
+
+    catalog = make_test_catalog()
+    for where in (
+        "envgen.catalog.lines.load_catalog",
+        "envgen.generate.project.load_catalog",
+    ):
+        monkeypatch.setattr(where, lambda *a, **k: catalog)
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    with FakePyPI() as fake:
+        monkeypatch.setenv("ENVGEN_PYPI_URL", fake.url)
+        fake.serve_recorded()
+        assert run(["update", "--apply", "--no-lock", "--dir", str(project)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"next: envgen lock --dir {project} (--no-lock left the lock stale)"
+    assert run(["generate", "--dir", str(project), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    caps_lines = [line for line in out if line.startswith("pip pins: the line's caps")]
+    assert len(caps_lines) == (1 if document["pip_pins"] == "caps" else 0)
