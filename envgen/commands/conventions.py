@@ -79,7 +79,7 @@ def _print_exit_codes(
 class EnvgenArgument(TyperArgument):
     """An argument shown by its name alone: the name column already says what it is."""
 
-    def display_type_rich(self, ctx: typer.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
 
@@ -101,7 +101,7 @@ class EnvgenCommand(TyperCommand):
 
     exit_codes: Mapping[int, str] = GROUP_EXIT_CODES
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         super().format_help(ctx, formatter)
         _print_exit_codes(self, self.exit_codes, formatter)
 
@@ -109,13 +109,13 @@ class EnvgenCommand(TyperCommand):
         super().__init__(*args, **kwargs)
         _plain_params(self.params)
 
-    def get_help_option(self, ctx: typer.Context) -> Any:
+    def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if option is not None:
             _plain_params([option])
         return option
 
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """``[OPTIONS] NAME`` and ``[OPTIONS] SPEC...``, not typer's ``{name}``."""
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
@@ -130,17 +130,17 @@ class EnvgenCommand(TyperCommand):
 class EnvgenGroup(TyperGroup):
     """A typer group with envgen's help style for its own options."""
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         super().format_help(ctx, formatter)
         _print_exit_codes(self, GROUP_EXIT_CODES, formatter)
 
-    def get_help_option(self, ctx: typer.Context) -> Any:
+    def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if option is not None:
             _plain_params([option])
         return option
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         _plain_params(params)
         return params

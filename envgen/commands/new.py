@@ -154,6 +154,11 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 f"{error.hint + '; then ' if error.hint else ''}lock later with: {enter} && {lock_later}",
                 exit_code=error.exit_code,
             ) from None
-        out.document({**document, "lock": lock_document(result), "next": None})
+        bootstrap = f"{enter} && ./bootstrap.sh"
+        out.document({**document, "lock": lock_document(result), "next": bootstrap})
         for line in describe(result):
             out.say(line)
+        out.next_step(
+            bootstrap,
+            "on the Mac: creates the environment from the lock and checks the GPU",
+        )

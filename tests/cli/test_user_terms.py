@@ -268,7 +268,9 @@ def test_update_apply_without_lock_names_the_next_command(
         fake.serve_recorded()
         assert run(["update", "--apply", "--no-lock", "--dir", str(project)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == f"next: envgen lock --dir {project} (--no-lock left the lock stale)"
+    assert (
+        out[-1] == f"next: envgen lock --dir {project} (--no-lock left the lock stale)"
+    )
     assert run(["generate", "--dir", str(project), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     caps_lines = [line for line in out if line.startswith("pip pins: the line's caps")]
