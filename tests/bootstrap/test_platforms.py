@@ -5,9 +5,11 @@ for real (this Linux machine up to the installer, then real TensorFlow CPU: veri
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -461,3 +463,69 @@ def test_linux_64_path_verifies_and_trains_for_real_without_tensorboard(tmp_path
         "epoch-02.weights.h5",
     ]
     assert not (project / "logs").exists()
+
+
+@pytest.mark.parametrize("platforms", PLATFORM_SETS, ids=lambda p: "+".join(p))
+def test_bootstrap_for_each_platform_set_has_no_bash4_constructs(platforms):
+    from test_bootstrap import BASH4
+
+    spec = ProjectSpec(
+        name="demo",
+        tensorflow="2.16",
+        metal="osx-arm64" in platforms,
+        python=None,
+        platforms=platforms,
+    )
+    text = next(
+        f.content
+        for f in render_files(make_plan(spec, load_catalog()))
+        if f.path == "bootstrap.sh"
+    )
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    found = [
+        (name, line)
+        for line in code
+        for pattern, name in BASH4
+        if re.search(pattern, line)
+    ]
+    assert found == []
+
+
+def test_cpu_mode_verification_fails_when_tensorflow_is_broken(tmp_path):
+    """--cpu is a check that can fail: a TensorFlow that cannot import is exit 2 with its likely cause."""
+    spec = ProjectSpec(
+        name="demo",
+        tensorflow="2.18",
+        metal=False,
+        python=None,
+        platforms=("linux-64",),
+    )
+    script = next(
+        f.content
+        for f in render_files(make_plan(spec, load_catalog()))
+        if f.path == "scripts/verify_gpu.py"
+    )
+    (tmp_path / "verify_gpu.py").write_text(script)
+    broken = tmp_path / "site" / "tensorflow"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text(
+        'raise ImportError("Importing the numpy C-extensions failed.")\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "verify_gpu.py"),
+            "--cpu",
+            "--json",
+            "report.json",
+        ],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Likely      a numpy not from conda-forge" in result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["mode"] == "cpu" and report["exit_code"] == 2
