@@ -20,13 +20,20 @@ from typing import Any, TypeVar
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED
+from envgen import errors
 
-# The meanings shared by every command; a command names its own 0 and 1 (and may sharpen 2 and 3).
+# The meanings shared by every command, by the name of their constant in envgen.errors (a code
+# envgen.errors does not define is left out); a command names its own 0 and 1 and may sharpen 2 and 3.
+SHARED_MEANINGS: dict[str, str] = {
+    "EXIT_BAD_INPUT": "bad input: an argument, an option or envgen.toml",
+    "EXIT_ENVIRONMENT": "the machine or network cannot do it (no network, no solver, wrong machine)",
+    "EXIT_INTERNAL": "envgen itself failed (a bug): stderr names the log to report",
+    "EXIT_INTERRUPTED": "interrupted (Ctrl-C)",
+}
 COMMON_EXIT_CODES: dict[int, str] = {
-    EXIT_BAD_INPUT: "bad input: an argument, an option or envgen.toml",
-    EXIT_ENVIRONMENT: "the machine or network cannot do it (no network, no solver, wrong machine)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    getattr(errors, name): text
+    for name, text in SHARED_MEANINGS.items()
+    if isinstance(getattr(errors, name, None), int)
 }
 
 

@@ -263,3 +263,19 @@ def test_quiet_prints_nothing_on_success(name, tmp_path, request, capfd, monkeyp
     captured = capfd.readouterr()
     assert code == 0, captured.err
     assert captured.out == "" and captured.err == ""
+
+
+def test_every_shared_exit_code_has_a_meaning_in_the_help():
+    """A new EXIT_* constant in envgen.errors shows in every command's help once it has words here."""
+    from envgen import errors
+    from envgen.commands.conventions import COMMON_EXIT_CODES, SHARED_MEANINGS
+
+    verdicts = {
+        "EXIT_OK",
+        "EXIT_CHECK_FAILED",
+    }  # each command says what 0 and 1 mean for it
+    shared = {n for n in vars(errors) if n.startswith("EXIT_")} - verdicts
+    assert shared <= set(SHARED_MEANINGS), (
+        f"add a meaning for {sorted(shared - set(SHARED_MEANINGS))} to SHARED_MEANINGS"
+    )
+    assert set(COMMON_EXIT_CODES) == {getattr(errors, n) for n in shared}

@@ -275,3 +275,30 @@ def test_update_apply_without_lock_names_the_next_command(
     document = json.loads(capsys.readouterr().out)
     caps_lines = [line for line in out if line.startswith("pip pins: the line's caps")]
     assert len(caps_lines) == (1 if document["pip_pins"] == "caps" else 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            {"metal": "0.5.1"},
+            "tensorflow-metal 0.5.1 is not the line's pair (tensorflow-metal 0.5.0)",
+        ),
+        (
+            {"tensorflow": "2.9.1"},
+            "TensorFlow 2.9.1 is not 2.9.2, the release the line's pin set was resolved for",
+        ),
+        ({"platforms": ("osx-arm64", "linux-64")}, "the project also targets linux-64"),
+        ({"metal": False}, "Metal off is not the line's pair"),
+    ],
+)
+def test_each_step_away_from_the_pin_set_says_why_caps_apply(change, reason):
+    """A plugin patch, another release of the line, another platform: each gives way to caps, with the reason."""
+    from envgen.catalog.lines import load_catalog
+    from envgen.generate.plan import make_plan
+
+    base = {"name": "demo", "tensorflow": "2.9", "python": "3.9"}
+    exact = make_plan(ProjectSpec(**base), load_catalog())
+    assert exact.pin_set and not exact.caps_reason
+    capped = make_plan(ProjectSpec(**{**base, **change}), load_catalog())
+    assert not capped.pin_set and capped.caps_reason.startswith(reason)
