@@ -111,11 +111,22 @@ def _sigint_raises_interrupted() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _help_for(error: typer.TyperException) -> str:
-    """The help of the command the usage error is about (``envgen lock --help``)."""
+def _help_for(error: typer.TyperException, root: object, args: list[str]) -> str:
+    """The help of the command the usage error is about (``envgen lock --help``).
+
+    The error's context names the command; a parser error that carries none (an option missing
+    its value) is placed by walking the command words of the argument list.
+    """
     context = getattr(error, "ctx", None)
-    path = context.command_path if context is not None else "envgen"
-    return f"{path} --help"
+    if context is not None:
+        return f"{context.command_path} --help"
+    path, node = ["envgen"], root
+    for word in args:
+        node = getattr(node, "commands", {}).get(word)
+        if node is None:
+            break
+        path.append(word)
+    return f"{' '.join(path)} --help"
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -136,7 +147,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = error.format_message()
         if message:  # empty when typer already printed the help (no arguments given)
             typer.echo(
-                f"envgen: error: {message} (hint: see '{_help_for(error)}')", err=True
+                f"envgen: error: {message} (hint: see '{_help_for(error, command, args)}')",
+                err=True,
             )
         return EXIT_BAD_INPUT
     except typer.Exit as done:

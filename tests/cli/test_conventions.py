@@ -102,6 +102,18 @@ def test_usage_error_points_at_the_commands_own_help(path, command, capsys):
     assert err == [
         f"envgen: error: No such option: --no-such-option (hint: see 'envgen {' '.join(path)} --help')"
     ]
+    # an option left without its value: the parser's error carries no context of its own
+    valued = [
+        p.opts[0]
+        for p in command.params
+        if p.param_type_name == "option" and not p.is_flag
+    ]
+    for option in valued[:1]:
+        assert run([*path, option]) == 2
+        err = capsys.readouterr().err
+        assert (
+            f"requires an argument. (hint: see 'envgen {' '.join(path)} --help')" in err
+        )
 
 
 @pytest.mark.parametrize(("path", "command"), LEAVES, ids=LEAF_IDS)
