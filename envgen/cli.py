@@ -1,23 +1,40 @@
 """The envgen command line: parse, call one core function, print, exit code.
 
 Each command lives in ``envgen/commands/<name>.py`` and registers itself on the app.
-Every EnvgenError becomes one line on stderr and its exit code; Ctrl-C exits 130.
+:func:`run` is the one error boundary: every EnvgenError and OSError becomes one line on stderr and its
+exit code (2 bad input, 3 environment), Ctrl-C exits 130, and anything else is a bug: exit 4 with the
+traceback written to a log whose path the line names. No traceback reaches the terminal, and no crash
+exits 1, the code that means a verdict ("stale", "errors found", "update available").
 """
 
 from __future__ import annotations
 
+import datetime
+import errno
 import importlib
+import os
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import typer
 
 from envgen import __version__
 from envgen.commands.conventions import EnvgenGroup
-from envgen.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EnvgenError
+from envgen.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EnvgenError,
+    from_os_error,
+    printable,
+)
 
 COMMANDS = (
     "new",
@@ -129,31 +146,113 @@ def _help_for(error: typer.TyperException, root: object, args: list[str]) -> str
     return f"{' '.join(path)} --help"
 
 
+_STREAM_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EPIPE, errno.EBADF, errno.EIO, errno.EDQUOT}
+)
+
+
+def _crash_log(error: BaseException, argv: Sequence[str]) -> str:
+    """Write the traceback of an unexpected error to a log file; its path (or why there is none)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (
+        f"envgen {__version__}, python {sys.version.split()[0]}, argv: {list(argv)!r}\n"
+        + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    )
+    cache = os.environ.get("ENVGEN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME")
+        or os.path.join(os.path.expanduser("~"), ".cache"),
+        "envgen",
+    )
+    for directory in (cache, tempfile.gettempdir()):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            path = os.path.join(directory, f"crash-{stamp}-{os.getpid()}.log")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+        except OSError:
+            continue
+    return "(no log: neither the cache directory nor the temp directory is writable)"
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a stderr that cannot be written to is not worth a second failure."""
+    with suppress(OSError, ValueError):
+        typer.echo(line, err=True)
+
+
+def _detach_stdout() -> None:
+    """After stdout failed (full device, closed pipe), point it at /dev/null so exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run_command(command: Any, args: list[str]) -> int:
+    with _sigint_raises_interrupted():
+        result = command.main(args=args, prog_name="envgen", standalone_mode=False)
+        sys.stdout.flush()  # inside the boundary: a full or closed stdout is an error like any other
+    return result if isinstance(result, int) else 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this)."""
     args = list(argv) if argv is not None else sys.argv[1:]
-    app, _ = build_app(modules_for(args))
-    command = typer.main.get_command(app)
+    command: Any = None
     try:
-        with _sigint_raises_interrupted():
-            result = command.main(args=args, prog_name="envgen", standalone_mode=False)
+        app, _ = build_app(modules_for(args))
+        command = typer.main.get_command(app)
+        return _run_command(command, args)
     except EnvgenError as error:
-        typer.echo(f"envgen: error: {error.one_line()}", err=True)
+        _say(f"envgen: error: {error.one_line()}")
         return error.exit_code
     except (typer.Abort, KeyboardInterrupt, Interrupted):
-        typer.echo("envgen: interrupted", err=True)
+        _say("envgen: interrupted")
         return EXIT_INTERRUPTED
+    except typer.Exit as done:
+        return done.exit_code
     except typer.TyperException as error:
         message = error.format_message()
         if message:  # empty when typer already printed the help (no arguments given)
-            typer.echo(
-                f"envgen: error: {message} (hint: see '{_help_for(error, command, args)}')",
-                err=True,
+            _say(
+                f"envgen: error: {printable(message)} (hint: see '{_help_for(error, command, args)}')"
             )
         return EXIT_BAD_INPUT
-    except typer.Exit as done:
-        return done.exit_code
-    return result if isinstance(result, int) else 0
+    except BrokenPipeError:
+        _detach_stdout()  # the reader went away (`envgen matrix | head`): nothing left to say
+        return EXIT_ENVIRONMENT
+    except SystemExit as done:
+        # click turns a closed stdout (EPIPE) into SystemExit(1); 1 is a verdict here, so say what it was
+        if done.code == 1:
+            _detach_stdout()
+            return EXIT_ENVIRONMENT
+        return done.code if isinstance(done.code, int) else EXIT_INTERNAL
+    except OSError as error:
+        if (
+            error.filename is None and error.errno in _STREAM_ERRNOS
+        ):  # stdout on a full device, closed...
+            _detach_stdout()
+            _say(
+                f"envgen: error: cannot write the output: {error.strerror} (hint: check where stdout goes)"
+            )
+            return EXIT_ENVIRONMENT
+        _say(f"envgen: error: {from_os_error(error).one_line()}")
+        return from_os_error(error).exit_code
+    except UnicodeError as error:
+        _say(
+            f"envgen: error: a file is not UTF-8 text ({printable(str(error))[:200]}) (hint: save it as UTF-8)"
+        )
+        return EXIT_BAD_INPUT
+    except Exception as error:  # a bug: say so, keep the traceback for a report
+        log = _crash_log(error, args)
+        _say(
+            f"envgen: internal error: {type(error).__name__}: {printable(str(error))[:200]} "
+            f"(hint: this is a bug in envgen; the traceback is in {log}, please attach it to a bug report)"
+        )
+        return EXIT_INTERNAL
 
 
 def main() -> None:
