@@ -15,7 +15,9 @@ from functools import lru_cache
 import jinja2
 import tomli
 
+from envgen.generate import escape
 from envgen.generate.plan import SELECTORS, Plan
+from envgen.names import EXPLICIT_NOTICE
 from envgen.resources import templates_dir
 
 HASH_LINE = re.compile(r"^# envgen-hash: sha256:([0-9a-f]{64})\n", re.MULTILINE)
@@ -50,12 +52,6 @@ def file_templates() -> tuple[FileTemplate, ...]:
     )
 
 
-def _toml(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _selectors(platforms: tuple[str, ...]) -> str:
     if len(platforms) != 1:
         raise ValueError(f"a selector names one platform, got {platforms}")
@@ -71,8 +67,13 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=escape.finalize,
     )
-    env.globals.update(toml=_toml, selectors=_selectors)
+    # Every value reaches a file through the escaper of that file's language (envgen/generate/escape.py).
+    env.filters.update(escape.FILTERS)
+    env.globals.update(
+        toml=escape.toml_value, selectors=_selectors, explicit_notice=EXPLICIT_NOTICE
+    )
     return env
 
 

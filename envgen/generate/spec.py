@@ -8,19 +8,20 @@ Every error names the key and the fix.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from envgen.catalog.lines import KNOWN_PLATFORMS
 from envgen.errors import SpecError
+from envgen.generate.escape import unsafe_character
 
 SPEC_FILE = "envgen.toml"
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")  # always fullmatch
 LOCATIONS = ("named", "prefix")
 ALLOWED_CHANNELS = ("conda-forge",)
 # What envgen itself pins: users may not list these, or they would fight the catalog.
@@ -41,9 +42,14 @@ _SCHEMA: dict[str, set[str]] = {
     "environment": {"python", "platforms", "channels", "jupyter", "location"},
     "packages": {"conda", "pip"},
 }
+# A conda MatchSpec without channel, brackets or quotes: "pandas", "pandas >=2,<3", "numpy 1.21.* py39*".
 _CONDA_SPEC = re.compile(
-    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<rest>(\s*[<>=!~*\s].*)?)$"
+    r"(?P<name>[A-Za-z0-9_][A-Za-z0-9._-]*)"
+    r"(?P<rest>(?: ?[<>=!~*0-9][A-Za-z0-9.*,|<>=!~_+]*)(?: [A-Za-z0-9.*_+]+)?)?"
 )
+_TF_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+){0,3}(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,8 @@ def _string_list(value: object, key: str, example: str) -> tuple[str, ...]:
 
 def validate_name(name: str, key: str = "project.name") -> str:
     """A project name usable as a directory, a conda env name and a Python identifier-ish label."""
-    if not NAME_PATTERN.match(name):
+    _refuse_unsafe(name, key)
+    if not NAME_PATTERN.fullmatch(name):
         raise SpecError(
             f"{key} {name!r} is not a valid project name",
             "use a letter then letters, digits, '-' or '_' (at most 63 characters), e.g. 'mnist-metal'",
@@ -90,12 +97,53 @@ def validate_name(name: str, key: str = "project.name") -> str:
     return name
 
 
+def _refuse_unsafe(value: str, key: str) -> None:
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise SpecError(
+            f"{key} {value!r} contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})",
+            "values are single lines of printable text: remove the control character or line break",
+        )
+
+
+def _refuse_unsafe_anywhere(value: object, key: str) -> None:
+    """Every string of the parsed TOML (keys included), each named by its key path."""
+    if isinstance(value, str):
+        _refuse_unsafe(value, key)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _refuse_unsafe(name, f"the key name {name!r} in {key or SPEC_FILE}")
+            _refuse_unsafe_anywhere(item, f"{key}.{name}" if key else name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unsafe_anywhere(item, f"{key}[{index}]")
+
+
+def _validate_tensorflow(value: str) -> str:
+    _refuse_unsafe(value, "tensorflow.version")
+    if not _TF_VERSION.fullmatch(value):
+        raise SpecError(
+            f"tensorflow.version {value!r} is not a TensorFlow line or release",
+            'write it like version = "2.6" or "2.6.0" (see `envgen matrix`)',
+        )
+    return value
+
+
+def _validate_metal(value: bool | str) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    _refuse_unsafe(value, "tensorflow.metal")
+    if not _RELEASE.fullmatch(value):
+        raise SpecError(
+            f"tensorflow.metal {value!r} is not a version",
+            'write metal = true, false, or an exact release like "0.2.0"',
+        )
+    return value
+
+
 def _validate_python(value: str) -> str:
-    try:
-        parsed = Version(value)
-    except InvalidVersion:
-        parsed = None
-    if parsed is None or len(parsed.release) != 2 or parsed.major != 3:
+    _refuse_unsafe(value, "environment.python")
+    if not _PYTHON.fullmatch(value):
         raise SpecError(
             f"environment.python {value!r} is not a Python minor version",
             'write it like python = "3.9"',
@@ -104,17 +152,18 @@ def _validate_python(value: str) -> str:
 
 
 def _validate_conda(specs: tuple[str, ...]) -> tuple[str, ...]:
-    for spec in specs:
+    for index, spec in enumerate(specs):
+        _refuse_unsafe(spec, f"packages.conda[{index}]")
         if "::" in spec or "/" in spec:
             raise SpecError(
                 f"packages.conda entry {spec!r} names a channel",
                 "envgen environments come from conda-forge only: list the bare package name",
             )
-        match = _CONDA_SPEC.match(spec.strip())
+        match = _CONDA_SPEC.fullmatch(spec)
         if not match:
             raise SpecError(
                 f"packages.conda entry {spec!r} is not a conda package spec",
-                'write it like "pandas" or "pandas >=2,<3"',
+                'write it like "pandas" or "pandas >=2,<3" (no quotes, brackets, comments or leading spaces)',
             )
         name = match.group("name").lower()
         if name in ("python", "pip") or name.startswith("tensorflow"):
@@ -126,7 +175,13 @@ def _validate_conda(specs: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
-    for spec in specs:
+    for index, spec in enumerate(specs):
+        _refuse_unsafe(spec, f"packages.pip[{index}]")
+        if spec != spec.strip():
+            raise SpecError(
+                f"packages.pip entry {spec!r} has leading or trailing spaces",
+                'write it like "tqdm" or "tqdm>=4.60"',
+            )
         try:
             requirement = Requirement(spec)
         except InvalidRequirement:
@@ -153,8 +208,55 @@ def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
     return specs
 
 
+def _validate_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
+    if not platforms:
+        raise SpecError("environment.platforms is empty", 'list at least "osx-arm64"')
+    for index, platform in enumerate(platforms):
+        _refuse_unsafe(platform, f"environment.platforms[{index}]")
+        if platform not in KNOWN_PLATFORMS:
+            raise SpecError(
+                f"environment.platforms: unknown platform {platform!r}",
+                f"use any of {', '.join(KNOWN_PLATFORMS)}",
+            )
+    if len(set(platforms)) != len(platforms):
+        raise SpecError(
+            "environment.platforms lists a platform twice", "list each platform once"
+        )
+    return platforms
+
+
+def validate_spec(spec: ProjectSpec) -> ProjectSpec:
+    """Every check :func:`parse_spec` makes, on a spec built in code (``envgen new``'s options)."""
+    validate_name(spec.name)
+    _validate_tensorflow(spec.tensorflow)
+    _validate_metal(spec.metal)
+    if spec.python is not None:
+        _validate_python(spec.python)
+    _validate_platforms(spec.platforms)
+    _validate_conda(spec.conda_packages)
+    _validate_pip(spec.pip_packages)
+    if tuple(spec.channels) != ALLOWED_CHANNELS or spec.location not in LOCATIONS:
+        raise SpecError(
+            "environment.channels or environment.location is not allowed",
+            'use channels = ["conda-forge"] and location = "named" or "prefix"',
+        )
+    return spec
+
+
 def _check_keys(raw: dict) -> None:
     for section, value in raw.items():
+        home = [table for table, keys in _SCHEMA.items() if section in keys]
+        if not isinstance(value, dict) and section not in _SCHEMA:
+            where = f"[{home[0]}]" if home else "the table it belongs to"
+            raise SpecError(
+                f"key {section!r} in {SPEC_FILE} is outside any table (above the first [section] header)",
+                f"move it below {where}"
+                + (
+                    ""
+                    if home
+                    else f"; allowed tables: {', '.join('[' + s + ']' for s in _SCHEMA)}"
+                ),
+            )
         if section not in _SCHEMA:
             raise SpecError(
                 f"unknown section [{section}] in {SPEC_FILE}",
@@ -183,6 +285,7 @@ def parse_spec(text: str) -> ProjectSpec:
             f"{SPEC_FILE} is not valid TOML: {error}",
             "fix the syntax at that line and column",
         ) from None
+    _refuse_unsafe_anywhere(raw, "")
     _check_keys(raw)
     project = raw.get("project", {})
     tensorflow = raw.get("tensorflow", {})
@@ -206,35 +309,18 @@ def parse_spec(text: str) -> ProjectSpec:
         "tensorflow.metal",
         'metal = true, or an exact release like metal = "0.2.0"',
     )
-    if isinstance(metal, str):
-        try:
-            Version(metal)
-        except InvalidVersion:
-            raise SpecError(
-                f"tensorflow.metal {metal!r} is not a version",
-                'write metal = true, false, or an exact release like "0.2.0"',
-            ) from None
+    _validate_metal(metal)
     python = environment.get("python")
     if python is not None:
         _expect(python, str, "environment.python", 'python = "3.9"')
         _validate_python(python)
-    platforms = _string_list(
-        environment.get("platforms", ["osx-arm64"]),
-        "environment.platforms",
-        'platforms = ["osx-arm64"]',
-    )
-    if not platforms:
-        raise SpecError("environment.platforms is empty", 'list at least "osx-arm64"')
-    for platform in platforms:
-        if platform not in KNOWN_PLATFORMS:
-            raise SpecError(
-                f"environment.platforms: unknown platform {platform!r}",
-                f"use any of {', '.join(KNOWN_PLATFORMS)}",
-            )
-    if len(set(platforms)) != len(platforms):
-        raise SpecError(
-            "environment.platforms lists a platform twice", "list each platform once"
+    platforms = _validate_platforms(
+        _string_list(
+            environment.get("platforms", ["osx-arm64"]),
+            "environment.platforms",
+            'platforms = ["osx-arm64"]',
         )
+    )
     channels = _string_list(
         environment.get("channels", ["conda-forge"]),
         "environment.channels",
@@ -261,7 +347,7 @@ def parse_spec(text: str) -> ProjectSpec:
         )
     return ProjectSpec(
         name=validate_name(project["name"]),
-        tensorflow=tensorflow["version"].strip(),
+        tensorflow=_validate_tensorflow(tensorflow["version"]),
         metal=metal,
         python=python,
         conda_packages=_validate_conda(
@@ -283,14 +369,23 @@ def load_spec(project_dir: Path) -> ProjectSpec:
     """Read and validate ``<project_dir>/envgen.toml``."""
     path = Path(project_dir) / SPEC_FILE
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        # utf-8-sig: a byte-order mark some Windows editors put first is not part of the TOML
+        text = path.read_bytes().decode("utf-8-sig")
+    except (FileNotFoundError, NotADirectoryError):
         raise SpecError(
             f"no {SPEC_FILE} in {Path(project_dir).resolve()}",
             "run this inside an envgen project, pass --dir, or create one with `envgen new NAME --tf 2.6`",
         ) from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{path} is not UTF-8 text", "save it as UTF-8") from None
+    except IsADirectoryError:
+        raise SpecError(
+            f"{path} is a directory, not a file",
+            f"make {SPEC_FILE} the project's spec file",
+        ) from None
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"{path} is not UTF-8 text (byte {error.start} is not valid UTF-8)",
+            "save it as UTF-8",
+        ) from None
     return parse_spec(text)
 
 
