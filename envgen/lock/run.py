@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from envgen.atomic import atomic_write
+from envgen.atomic import commit_files, pending
 from envgen.errors import (
     CheckFailed,
     EnvgenError,
@@ -42,6 +42,13 @@ from envgen.errors import (
     SpecError,
 )
 from envgen.generate.spec import SPEC_FILE
+from envgen.lock.integrity import (
+    LockIntegrityError,
+    explicit_problems,
+    header_lines,
+    read_lock,
+    render_explicit,
+)
 
 LOCK_FILE = "conda-lock.yml"
 ENV_FILE = "environment.yml"
@@ -101,49 +108,33 @@ class Freshness:
 # ---- freshness (no solver, no conda-lock import: `envgen lock --check` must stay fast) ---------
 
 
-def _read_metadata(lock_path: Path) -> dict:
-    """conda-lock.yml's metadata section (parsed without the package list when possible)."""
-    text = lock_path.read_text(encoding="utf-8")
-    head = text.split("\npackage:", 1)[0]
-    try:
-        document = yaml.load(head, Loader=_YAML_LOADER) or {}
-    except yaml.YAMLError:
-        document = {}
-    if "metadata" not in document:
-        try:
-            document = yaml.load(text, Loader=_YAML_LOADER) or {}
-        except yaml.YAMLError as error:
-            raise CheckFailed(
-                f"{LOCK_FILE} is not valid YAML ({error.__class__.__name__})",
-                "run: envgen lock --force",
-            ) from None
-    return document.get("metadata") or {}
-
-
-def _header_values(path: Path) -> dict[str, str]:
-    values = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            match = re.match(
-                r"^# envgen-(lock|input)-sha256: (?:(\S+) )?([0-9a-f]{64})$",
-                line.rstrip("\n"),
-            )
-            if match:
-                values[match.group(2) or "lock"] = match.group(3)
-    return values
-
-
 def freshness(project_dir: Path) -> Freshness:
-    """Whether conda-lock.yml and its explicit files still match envgen.toml and environment.yml."""
+    """Whether conda-lock.yml still matches envgen.toml and environment.yml, and its explicit files match it.
+
+    A conda-lock.yml that cannot be read as a lock (not UTF-8, not YAML, not a mapping) is not fresh,
+    with the reason; an explicit file that installs anything else than conda-lock.yml locks is not fresh,
+    naming the file and the package (:mod:`envgen.lock.integrity`).
+    """
     project_dir = Path(project_dir)
+    if not project_dir.is_dir():
+        raise SpecError(
+            f"{project_dir} is not a directory",
+            "pass the project's directory with --dir, or run this inside it",
+        )
     lock_path = project_dir / LOCK_FILE
     if not lock_path.is_file():
+        if not (project_dir / SPEC_FILE).is_file():
+            raise SpecError(
+                f"{project_dir.resolve()} is not an envgen project (no {SPEC_FILE}, no {LOCK_FILE})",
+                "pass the project's directory with --dir, or create one with `envgen new NAME --tf 2.6`",
+            )
         return Freshness(
             False, (f"{LOCK_FILE} is missing: the project has not been locked",)
         )
-    metadata = _read_metadata(lock_path)
+    lock = read_lock(lock_path)
+    if lock.problem:
+        return Freshness(False, (lock.problem,))
+    metadata = lock.document["metadata"]
     recorded = dict(metadata.get("custom_metadata") or {})
     platforms = tuple(metadata.get("platforms") or ())
     reasons = []
@@ -156,13 +147,7 @@ def freshness(project_dir: Path) -> Freshness:
             reasons.append(f"{name} is missing")
         elif recorded.get(key) != _sha256(path):
             reasons.append(f"{name} changed since the lock was made")
-    lock_sha = _sha256(lock_path)
-    for platform in platforms:
-        explicit = project_dir / explicit_name(platform)
-        if not explicit.is_file():
-            reasons.append(f"{explicit.name} is missing")
-        elif _header_values(explicit).get("lock") != lock_sha:
-            reasons.append(f"{explicit.name} does not match {LOCK_FILE}")
+    reasons += explicit_problems(project_dir, lock, platforms, (SPEC_FILE, ENV_FILE))
     return Freshness(not reasons, tuple(reasons), recorded, platforms)
 
 
@@ -515,39 +500,6 @@ def _log_failure(output: str, error: BaseException) -> Path:
 # ---- the lock step ------------------------------------------------------------------------------
 
 
-def _lockfile_model(document: dict):
-    """conda-lock's Lockfile model from the parsed conda-lock.yml (parsed once, with libyaml)."""
-    import copy
-
-    from conda_lock.lockfile import LockfileV1, lockfile_v1_to_v2
-    from conda_lock.lockfile.v2prelim.models import Lockfile
-
-    content = copy.deepcopy(document)
-    version = content.pop("version", None)
-    lockfile = (
-        lockfile_v1_to_v2(LockfileV1.model_validate(content))
-        if version == 1
-        else Lockfile.model_validate(content)
-    )
-    lockfile.toposort_inplace()
-    return lockfile
-
-
-def _render_explicit(document: dict, platform: str, header: list[str]) -> str:
-    """conda-lock's explicit render of one platform, under envgen's header lines."""
-    from conda_lock.conda_lock import render_lockfile_for_platform
-
-    lines = render_lockfile_for_platform(
-        lockfile=_lockfile_model(document),
-        include_dev_dependencies=True,
-        extras=None,
-        kind="explicit",
-        platform=platform,
-        suppress_warning_for_pip_and_explicit=True,
-    )
-    return "\n".join([*header, *lines]) + "\n"
-
-
 def _check_environment_current(project_dir: Path, plan) -> None:
     from envgen.generate.render import render_files
 
@@ -631,9 +583,10 @@ def lock_project(
                 if (
                     set(platforms) != set(plan.platforms)
                     and (project_dir / LOCK_FILE).is_file()
+                    and not read_lock(project_dir / LOCK_FILE).problem
                 )
                 else None
-            )
+            )  # an unreadable old lock is not a starting point: `lock --force` replaces it
             pins: dict[str, dict[str, str]] = {"conda": {}, "pip": {}}
             fixes: list[str] = []
             for round_ in range(MAX_FIX_ROUNDS + 1):
@@ -762,29 +715,38 @@ def lock_project(
             progress("writing the lock")
             lock_bytes = (workdir / LOCK_FILE).read_bytes()
             lock_sha = hashlib.sha256(lock_bytes).hexdigest()
-            header = [
-                "# Rendered by `envgen lock` from conda-lock.yml: regenerate it with `envgen lock`, never edit it.",
-                f"# envgen-lock-sha256: {lock_sha}",
-                f"# envgen-input-sha256: {SPEC_FILE} {inputs[SPEC_FILE]}",
-                f"# envgen-input-sha256: {ENV_FILE} {inputs[ENV_FILE]}",
-            ]
+            header = header_lines(
+                lock_sha, [(SPEC_FILE, inputs[SPEC_FILE]), (ENV_FILE, inputs[ENV_FILE])]
+            )
             locked_platforms = tuple(
                 document.get("metadata", {}).get("platforms") or platforms
             )
-            rendered = {
-                explicit_name(p): _render_explicit(document, p, header)
-                for p in locked_platforms
-            }
-            for name, text in rendered.items():
-                atomic_write(project_dir / name, text)
-            atomic_write(project_dir / LOCK_FILE, lock_bytes)  # last: the commit point
-            for stale in project_dir.glob("conda-*.lock"):
-                if (
-                    stale.name not in rendered
-                    and "envgen-lock-sha256"
-                    in stale.read_text(encoding="utf-8", errors="replace")[:2000]
-                ):
-                    stale.unlink()
+            try:
+                rendered = {
+                    explicit_name(p): render_explicit(document, p, header)
+                    for p in locked_platforms
+                }
+            except LockIntegrityError as error:
+                raise CheckFailed(
+                    f"the lock cannot be rendered for bootstrap.sh: {error}",
+                    "run envgen lock --force; if it persists, report it with the conda-lock.yml",
+                ) from None
+            stale = [
+                old.name
+                for old in project_dir.glob("conda-*.lock")
+                if old.name not in rendered
+                and "envgen-lock-sha256"
+                in old.read_text(encoding="utf-8", errors="replace")[:2000]
+            ]
+            # One commit: the explicit files, conda-lock.yml and the removal of stale explicit files
+            # land together, or (on any failure or interrupt) none of them does.
+            commit_files(
+                project_dir,
+                pending(
+                    project_dir,
+                    {**rendered, LOCK_FILE: lock_bytes, **dict.fromkeys(stale)},
+                ),
+            )
             counts = tuple(
                 (
                     p,

@@ -137,23 +137,55 @@ def _sha(path: Path) -> str:
 
 
 def write_lock(project: Path, *, pip: bool = True) -> None:
-    """Fabricate conda-lock.yml and conda-osx-arm64.lock the way `envgen lock` renders them."""
-    (project / "conda-lock.yml").write_text("version: 1\nmetadata: {}\npackage: []\n")
-    header = [
-        f"# envgen-lock-sha256: {_sha(project / 'conda-lock.yml')}",
-        f"# envgen-input-sha256: envgen.toml {_sha(project / 'envgen.toml')}",
-        f"# envgen-input-sha256: environment.yml {_sha(project / 'environment.yml')}",
-        "# platform: osx-arm64",
-        "@EXPLICIT",
-        "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9.18-hfa1ae8a_0_cpython.conda#"
-        + "b" * 32,
+    """Fabricate conda-lock.yml and render conda-osx-arm64.lock from it the way `envgen lock` does."""
+    import yaml
+
+    from envgen.lock.integrity import header_lines, render_explicit
+
+    packages = [
+        {
+            "name": "python",
+            "version": "3.9.18",
+            "manager": "conda",
+            "platform": "osx-arm64",
+            "dependencies": {},
+            "url": "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9.18-hfa1ae8a_0_cpython.conda",
+            "hash": {"md5": "b" * 32, "sha256": "c" * 64},
+            "category": "main",
+            "optional": False,
+        }
     ]
     if pip:
-        header.append(
-            "# pip tensorflow-metal @ https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl"
-            f"#sha256={PIP_SHA}"
+        packages.append(
+            {
+                "name": "tensorflow-metal",
+                "version": "0.2.0",
+                "manager": "pip",
+                "platform": "osx-arm64",
+                "dependencies": {},
+                "url": "https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl",
+                "hash": {"sha256": PIP_SHA},
+                "category": "main",
+                "optional": False,
+            }
         )
-    (project / "conda-osx-arm64.lock").write_text("\n".join(header) + "\n")
+    inputs = {name: _sha(project / name) for name in ("envgen.toml", "environment.yml")}
+    document = {
+        "version": 1,
+        "metadata": {
+            "platforms": ["osx-arm64"],
+            "custom_metadata": {
+                "envgen_toml_sha256": inputs["envgen.toml"],
+                "environment_yml_sha256": inputs["environment.yml"],
+            },
+        },
+        "package": packages,
+    }
+    (project / "conda-lock.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    header = header_lines(_sha(project / "conda-lock.yml"), list(inputs.items()))
+    (project / "conda-osx-arm64.lock").write_text(
+        render_explicit(document, "osx-arm64", header)
+    )
 
 
 def make_project(
@@ -464,7 +496,7 @@ def test_install_micromamba_refuses_a_download_with_the_wrong_sha256(tmp_path, m
     assert not (project / ".micromamba" / "bin" / "micromamba.partial").exists()
     assert "I should never run" not in mac.log.read_text()
     assert any(
-        "releases/download/2.0.5-0/micromamba-osx-arm64" in c for c in mac.calls()
+        "releases/download/2.1.0-0/micromamba-osx-arm64" in c for c in mac.calls()
     )
 
 

@@ -373,9 +373,21 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
         text=True,
     )
     assert rendered.returncode == 0, rendered.stderr
-    assert (tmp_path / "conda-osx-arm64.lock").read_text().split("@EXPLICIT", 1)[
-        1
-    ] == explicit.split("@EXPLICIT", 1)[1]
+    # the same artifacts as conda-lock's own render; envgen pins conda packages by sha256 (conda-lock: md5)
+    theirs = (tmp_path / "conda-osx-arm64.lock").read_text().split("@EXPLICIT", 1)[1]
+    ours = explicit.split("@EXPLICIT", 1)[1]
+
+    def artifacts(body: str) -> list[str]:
+        return sorted(
+            line.rsplit("#", 1)[0] for line in body.splitlines() if line.strip()
+        )
+
+    assert artifacts(ours) == artifacts(theirs)
+    assert all(
+        re.fullmatch(r"\S+#[0-9a-f]{64}", line)
+        for line in ours.splitlines()
+        if line and not line.startswith("#")
+    )
 
     # and the rendered bootstrap accepts it as fresh
     assert freshness(project).fresh
