@@ -25,6 +25,7 @@ def uv_python_platform(platform: str) -> str:
     """uv's ``--python-platform`` for a conda platform (KeyError for one envgen cannot lock)."""
     return UV_PYTHON_PLATFORMS[platform]
 
+
 # The first line of every explicit lock file (conda-<platform>.lock): written by envgen lock, and
 # compared byte for byte by envgen lock --check and bootstrap.sh.
 EXPLICIT_NOTICE = "# Rendered by `envgen lock` from conda-lock.yml: regenerate it with `envgen lock`, never edit it."

@@ -14,7 +14,6 @@ from envgen.catalog.lines import load_catalog
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
 from envgen.doctor.verify import plan_run, run_verification
-from envgen.errors import EnvironmentProblem
 
 EXIT_CODES = {
     0: "the GPU is present and ran the ops (or --allow-cpu)",
@@ -73,35 +72,32 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out.progress(
             f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}"
         )
+        args: list[str] = []
+        if plot is not None:
+            args += ["--plot", str(plot.resolve())]
+        if allow_cpu:
+            args.append("--allow-cpu")
         with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
+            # the verdict comes from the script's report, never from its exit status
             report_file = (
                 report_path.resolve()
                 if report_path is not None
                 else Path(scratch) / "report.json"
             )
-            args = ["--json", str(report_file)]
-            if plot is not None:
-                args += ["--plot", str(plot.resolve())]
-            if allow_cpu:
-                args.append("--allow-cpu")
             if out.human:
-                code = run_verification(run, args)
+                code = run_verification(run, args, report_path=report_file)
             else:
                 # --json and -q: the script's own lines are kept aside, shown only if it fails
                 with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
-                    code = run_verification(run, args, output=log)
-                    log.seek(0)
-                    lines = log.read()
+                    try:
+                        code = run_verification(
+                            run, args, output=log, report_path=report_file
+                        )
+                    finally:
+                        log.seek(0)
+                        lines = log.read()
                 if code != 0 and lines and not (as_json and quiet):
                     sys.stderr.write(lines)
             if as_json:
-                try:
-                    report = json.loads(report_file.read_text(encoding="utf-8"))
-                except (OSError, ValueError) as error:
-                    raise EnvironmentProblem(
-                        f"the verification script wrote no readable report ({error})",
-                        "run it by hand to see why: python scripts/verify_gpu.py",
-                        exit_code=code or 2,
-                    ) from None
-                out.document(report)
+                out.document(json.loads(report_file.read_text(encoding="utf-8")))
         return code

@@ -27,7 +27,7 @@ from envgen.generate.spec import SPEC_FILE, load_spec
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 LOCK_FILE = "conda-lock.yml"
 DEFAULT_TIMEOUT = 120.0
-PROBE_MARGIN = 15.0  # seconds the probe may take beyond its TensorFlow stage (sysctl, conda-meta, start-up)
+PROBE_MARGIN = 2.0  # of the --timeout budget, left for the probe's start-up and answer around its TensorFlow stage
 # Where conda installers put their root; a named env lives in <root>/envs/<name>.
 CONDA_ROOTS = (
     "miniforge3",
@@ -259,15 +259,21 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
         script = Path(scratch) / "envgen_doctor_probe.py"
         shutil.copyfile(PROBE_SCRIPT, script)
         try:
+            # --timeout is the whole wait: the probe's TensorFlow stage gets what is left of it.
             returncode, out, err = _run(
-                [str(python), str(script), "--timeout", str(timeout)],
-                timeout + PROBE_MARGIN,
+                [
+                    str(python),
+                    str(script),
+                    "--timeout",
+                    str(max(1.0, timeout - PROBE_MARGIN)),
+                ],
+                timeout,
                 Path(scratch),
             )
         except subprocess.TimeoutExpired:
             raise ProbeTimeout(
-                f"the probe in {python} gave no answer within {timeout + PROBE_MARGIN:.0f} s",
-                "the environment hangs before TensorFlow is even imported; try `--timeout 600`, or recreate it with ./bootstrap.sh",
+                f"the probe in {python} gave no answer within {timeout:.0f} s (--timeout)",
+                "the environment hangs (importing TensorFlow, or before); try `--timeout 600`, or recreate it with ./bootstrap.sh",
             ) from None
         except OSError as error:
             raise InterpreterError(

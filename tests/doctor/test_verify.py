@@ -136,17 +136,49 @@ def test_likely_causes_follow_the_failure_table(script):
 # ---- envgen verify ---------------------------------------------------------------------------
 
 
-def _recording_python(tmp_path: Path, rc: int) -> tuple[Path, Path]:
+CPU_ONLY_REPORT = {
+    "python": {"version": "3.9.16", "machine": "arm64"},
+    "devices": [{"name": "/physical_device:CPU:0", "type": "CPU"}],
+    "matmul": {
+        "device": "/job:localhost/device:CPU:0",
+        "on_gpu": False,
+        "matches_numpy": True,
+    },
+    "exit_code": 1,
+}
+GPU_REPORT = {
+    **CPU_ONLY_REPORT,
+    "devices": [{"name": "/physical_device:GPU:0", "type": "GPU"}],
+    "matmul": {
+        "device": "/job:localhost/device:GPU:0",
+        "on_gpu": True,
+        "matches_numpy": True,
+    },
+    "exit_code": 0,
+}
+
+
+def _recording_python(
+    tmp_path: Path, rc: int, report: dict | None = None
+) -> tuple[Path, Path]:
+    """A fake interpreter: logs its arguments and the script's first bytes, writes ``report`` where --json says, exits rc."""
     log = tmp_path / "python-args.log"
     python = tmp_path / "fakepython"
+    report_file = tmp_path / "fake-report.json"
+    report_file.write_text(json.dumps(report) if report is not None else "")
+    write = (
+        f'while [ $# -gt 0 ]; do [ "$1" = --json ] && cp "{report_file}" "$2"; shift; done\n'
+        if report is not None
+        else ""
+    )
     python.write_text(
-        f'#!/bin/sh\necho "$@" >>"{log}"\nhead -c 40 "$1" >>"{log}"\nexit {rc}\n'
+        f'#!/bin/sh\necho "$@" >>"{log}"\nhead -c 40 "$1" >>"{log}"\n{write}exit {rc}\n'
     )
     python.chmod(0o755)
     return python, log
 
 
-def test_envgen_verify_runs_project_script_and_passes_exit_code(tmp_path, capsys):
+def test_envgen_verify_runs_project_script_and_trusts_only_its_report(tmp_path, capsys):
     project = tmp_path / "demo"
     create_project(
         ProjectSpec(
@@ -158,7 +190,8 @@ def test_envgen_verify_runs_project_script_and_passes_exit_code(tmp_path, capsys
         ),
         project,
     )
-    python, log = _recording_python(tmp_path, 1)
+    # exit status 0, but the report shows the matmul on the CPU: the report wins
+    python, log = _recording_python(tmp_path, 0, CPU_ONLY_REPORT)
     code = run(
         [
             "verify",
@@ -166,23 +199,26 @@ def test_envgen_verify_runs_project_script_and_passes_exit_code(tmp_path, capsys
             str(python),
             "--dir",
             str(project),
-            "--allow-cpu",
             "--report",
             str(tmp_path / "r.json"),
         ]
     )
     assert code == 1
     first = log.read_text().splitlines()[0]
-    assert (
-        first
-        == f"{project / 'scripts' / 'verify_gpu.py'} --json {tmp_path / 'r.json'} --allow-cpu"
-    )
+    script, flag, _report_path = first.split(" ")
+    assert script == str(project / "scripts" / "verify_gpu.py") and flag == "--json"
+    assert json.loads((tmp_path / "r.json").read_text()) == CPU_ONLY_REPORT
     assert "the project's scripts/verify_gpu.py" in capsys.readouterr().err
+    python, _ = _recording_python(tmp_path, 1, CPU_ONLY_REPORT)
+    assert (
+        run(["verify", "--python", str(python), "--dir", str(project), "--allow-cpu"])
+        == 0
+    )
 
 
 def test_envgen_verify_outside_a_project_renders_the_script(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    python, log = _recording_python(tmp_path, 0)
+    python, log = _recording_python(tmp_path, 0, GPU_REPORT)
     assert run(["verify", "--python", str(python), "--tf", "2.6"]) == 0
     text = log.read_text()
     assert "verify_gpu.py" in text.splitlines()[0] and "#!/usr/bin/env python" in text
