@@ -498,16 +498,23 @@ class HttpCache:
         except (OSError, ValueError):
             return None
         if (
-            meta.get("url") != url
+            not isinstance(meta, dict)
+            or meta.get("url") != url
             or meta.get("sha256") != hashlib.sha256(body).hexdigest()
         ):
             return None  # torn or foreign entry: as good as none
+        try:
+            fetched_at = float(meta["fetched_at"])
+            max_age = None if meta.get("max_age") is None else float(meta["max_age"])
+        except (KeyError, TypeError, ValueError):
+            return None  # a damaged record: as good as none
+        etag, modified = meta.get("etag"), meta.get("last_modified")
         return _Cached(
             body,
-            meta.get("etag"),
-            meta.get("last_modified"),
-            float(meta["fetched_at"]),
-            meta.get("max_age"),
+            etag if isinstance(etag, str) else None,
+            modified if isinstance(modified, str) else None,
+            fetched_at,
+            max_age,
         )
 
     def put(
@@ -521,7 +528,6 @@ class HttpCache:
         fetched_at: float | None = None,
     ) -> None:
         meta_path, body_path = self._paths(url)
-        atomic_write(body_path, body)
         meta = {
             "url": url,
             "sha256": hashlib.sha256(body).hexdigest(),
@@ -530,7 +536,11 @@ class HttpCache:
             "max_age": max_age,
             "fetched_at": time.time() if fetched_at is None else fetched_at,
         }
-        atomic_write(meta_path, json.dumps(meta, indent=1) + "\n")
+        try:  # a cache that cannot be written (full disk, read-only home) costs speed, not the answer
+            atomic_write(body_path, body)
+            atomic_write(meta_path, json.dumps(meta, indent=1) + "\n")
+        except OSError:
+            pass
 
     def touch(self, url: str, cached: _Cached, max_age: float | None) -> None:
         """A 304 proved the cached body current: record the new check time."""
