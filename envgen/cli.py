@@ -195,6 +195,8 @@ def _run_command(command: Any, args: list[str]) -> int:
     with _sigint_raises_interrupted():
         result = command.main(args=args, prog_name="envgen", standalone_mode=False)
         sys.stdout.flush()  # inside the boundary: a full or closed stdout is an error like any other
+    if result == EXIT_INTERRUPTED:  # typer turned a KeyboardInterrupt into a silent 130
+        _say("envgen: interrupted")
     return result if isinstance(result, int) else 0
 
 
