@@ -193,7 +193,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             out.document({"fresh": state.fresh, "reasons": list(state.reasons)})
             if not state.fresh:
                 raise CheckFailed(
-                    f"the lock is stale: {'; '.join(state.reasons)}",
+                    f"the lock is stale or altered: {'; '.join(state.reasons)}",
                     "run: envgen lock (then commit conda-lock.yml and conda-*.lock)",
                 )
             out.say("conda-lock.yml is up to date with envgen.toml and environment.yml")
