@@ -15,9 +15,11 @@ Everything is keyed by the wheel's sha256, so a cached table can never belong to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -193,10 +195,12 @@ class Wheel:
             return self._index
         path = self.directory / "wheel.json"
         try:
-            self._index = json.loads(path.read_text(encoding="utf-8"))
-            return self._index
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(cached, dict) and isinstance(cached.get("members"), list):
+                self._index = cached
+                return cached
         except (OSError, ValueError):
-            pass
+            pass  # missing or torn: read the wheel again
         with self._zip() as archive:
             names = archive.namelist()
             metadata = next(
@@ -222,7 +226,10 @@ class Wheel:
         }
         from envgen.atomic import atomic_write
 
-        atomic_write(path, json.dumps(self._index, indent=1, sort_keys=True) + "\n")
+        with contextlib.suppress(
+            OSError
+        ):  # a cache that cannot be written costs time, not the answer
+            atomic_write(path, json.dumps(self._index, indent=1, sort_keys=True) + "\n")
         return self._index
 
     def members(self) -> tuple[str, ...]:
@@ -238,8 +245,8 @@ class Wheel:
             if meta.get("sha256") == self.dist.sha256 and meta.get("member") == member:
                 self.store._cached.append(member)
                 return image
-        except (OSError, ValueError, KeyError):
-            pass
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):
+            pass  # missing, torn or foreign: extract it again
         started = time.perf_counter()
         self.store._say(f"reading {member} from {self.dist.filename}")
         with self._zip() as archive:

@@ -429,3 +429,40 @@ def test_update_offline_with_a_torn_cache_is_one_line(
     code, _, err = cli(capsys, "update", "--offline")
     assert code == 3, err
     assert_one_error_line(err)
+
+
+def _slice_blobs() -> dict[str, bytes]:
+    import struct
+
+    from envgen.abi.machoslice import _MAGIC, FORMAT
+
+    def framed(header: object, tail: bytes = b"") -> bytes:
+        text = json.dumps(header).encode()
+        return _MAGIC + struct.pack("<I", len(text)) + text + tail
+
+    return {
+        "empty": b"",
+        "magic-only": _MAGIC,
+        "short-length": _MAGIC + b"\x01",
+        "header-a-list": framed([1, 2]),
+        "header-not-json": _MAGIC + struct.pack("<I", 3) + b"{{{",
+        "pieces-not-pairs": framed(
+            {"format": FORMAT, "pieces": [1], "size": 1, "with_imports": False}
+        ),
+        "pieces-too-long": framed(
+            {"format": FORMAT, "pieces": [[0, 10]], "size": 10, "with_imports": False},
+            b"x",
+        ),
+        "no-size": framed({"format": FORMAT, "pieces": [], "with_imports": False}),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_slice_blobs()))
+def test_a_torn_symbol_table_cache_entry_is_a_miss(case):
+    """envgen/abi's cached dyld tables: a torn file raises only what the wheel store treats as a miss."""
+    import struct
+
+    from envgen.abi.machoslice import SparseImage
+
+    with pytest.raises((ValueError, KeyError, TypeError, AttributeError, struct.error)):
+        SparseImage.loads(_slice_blobs()[case])
