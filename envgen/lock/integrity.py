@@ -117,6 +117,7 @@ def render_explicit(document: object, platform: str, header: Sequence[str]) -> s
                 f"explicit-file header lines are single comment lines, got {line!r}"
             )
     body = [
+        f"# platform: {platform}",  # bootstrap.sh reads it before anything else
         "@EXPLICIT",
         *(artifact.line() for artifact in locked_artifacts(document, platform)),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -389,7 +390,7 @@ def test_bootstrap_for_each_platform_set_is_shellcheck_clean(tmp_path, platforms
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        f'LOCKED_PLATFORMS="{" ".join(make_plan(spec, load_catalog()).platforms)}"'
+        f"LOCKED_PLATFORMS={shlex.quote(' '.join(make_plan(spec, load_catalog()).platforms))}"
         in text
     )
 
@@ -457,7 +458,7 @@ def test_linux_64_path_verifies_and_trains_for_real_without_tensorboard(tmp_path
     assert skipped == [
         "TensorBoard is not installed: skipped the ./logs TensorBoard logs (add tensorboard to packages.pip in envgen.toml)"
     ]
-    assert re.search(r"final validation accuracy: 0\.\d+", trained.stdout)
+    assert re.search(r"final validation accuracy: [01]\.\d+", trained.stdout)
     assert sorted(p.name for p in (project / "checkpoints").iterdir()) == [
         "epoch-01.weights.h5",
         "epoch-02.weights.h5",

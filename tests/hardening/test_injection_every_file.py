@@ -225,17 +225,32 @@ def test_bootstrap_parses_and_its_values_are_the_plans(rendered, tmp_path):
         for line in files["bootstrap.sh"].splitlines()
         if line.startswith("EXPLICIT_NOTICE=")
     )
-    probe = f'{head}\n{notice}\nprintf "%s\\n" "$ENV_NAME" "$PREFIX_DIR" "$MIN_MACOS" "$TF_LABEL" "$EXPLICIT_NOTICE"\n'
+    names = [
+        "ENV_NAME",
+        "PREFIX_DIR",
+        "LOCKED_PLATFORMS",
+        "METAL_PLATFORM",
+        "MIN_MACOS",
+        "TF_VERSION",
+        "METAL_TF_PACKAGE",
+        "METAL_VERSION",
+        "EXPLICIT_NOTICE",
+    ]
+    shown = " ".join(f'"${name}"' for name in names)
+    probe = f'{head}\n{notice}\nprintf "%s\\n" {shown}\n'
     done = subprocess.run(
         ["bash", "-c", probe], capture_output=True, text=True, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    metal = f" + tensorflow-metal {plan.metal_version}" if plan.metal else ""
-    assert done.stdout.splitlines() == [
+    assert done.stdout.split("\n")[:-1] == [
         plan.env_name,
         plan.prefix_dir,
+        " ".join(plan.platforms),
+        plan.metal_platform,
         plan.min_macos,
-        f"{plan.tf_package} {plan.tf_version}{metal}",
+        plan.tf_version,
+        plan.tf_package,
+        plan.metal_version,
         EXPLICIT_NOTICE,
     ]
 

@@ -208,37 +208,3 @@ def remount_read_only(where: Path) -> bool:
         ).returncode
         == 0
     )
-
-
-FAKEMAC = Path(__file__).parent.parent / "fixtures" / "fakemac"
-
-
-class FakeMac:
-    """bootstrap.sh under bash with tests/fixtures/fakemac first on PATH (a stubbed Apple Silicon Mac)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = tmp_path / "conda-root"
-        self.root.mkdir(exist_ok=True)
-        self.log = tmp_path / "calls.log"
-        self.log.touch()
-        self.env = {
-            "PATH": f"{FAKEMAC / 'bin'}:{FAKEMAC / 'conda'}:/usr/bin:/bin",
-            "HOME": str(tmp_path / "home"),
-            "TMPDIR": str(tmp_path),
-            "FAKEMAC_LOG": str(self.log),
-            "FAKEMAC_ROOT": str(self.root),
-        }
-
-    def run(self, project: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", str(project / "bootstrap.sh"), *args],
-            cwd=project,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines()
