@@ -59,7 +59,8 @@ def locked_artifacts(document: object, platform: str) -> tuple[Artifact, ...]:
         if not isinstance(entry, dict) or entry.get("platform") != platform:
             continue
         manager, name, url = entry.get("manager"), entry.get("name"), entry.get("url")
-        hashes = entry.get("hash") if isinstance(entry.get("hash"), dict) else {}
+        raw_hash = entry.get("hash")
+        hashes = raw_hash if isinstance(raw_hash, dict) else {}
         sha = hashes.get("sha256")
         label = name if isinstance(name, str) else "?"
         if manager not in found:
@@ -78,12 +79,9 @@ def locked_artifacts(document: object, platform: str) -> tuple[Artifact, ...]:
             raise LockIntegrityError(f"package {name} ({platform}) has no sha256")
         found[manager].append(Artifact(manager, name, url, sha))
         if manager == "conda":
-            dependencies = (
-                entry.get("dependencies")
-                if isinstance(entry.get("dependencies"), dict)
-                else {}
-            )
-            requires[name] = [str(dep) for dep in dependencies]
+            dependencies = entry.get("dependencies")
+            if isinstance(dependencies, dict):
+                requires[name] = [str(dep) for dep in dependencies]
     return (*_dependencies_first(found["conda"], requires), *found["pip"])
 
 
