@@ -119,11 +119,11 @@ def _refuse_unsafe_anywhere(value: object, key: str) -> None:
             _refuse_unsafe_anywhere(item, f"{key}[{index}]")
 
 
-def _validate_tensorflow(value: str) -> str:
-    _refuse_unsafe(value, "tensorflow.version")
+def _validate_tensorflow(value: str, key: str = "tensorflow.version") -> str:
+    _refuse_unsafe(value, key)
     if not _TF_VERSION.fullmatch(value):
         raise SpecError(
-            f"tensorflow.version {value!r} is not a TensorFlow line or release",
+            f"{key} {value!r} is not a TensorFlow line or release",
             'write it like version = "2.6" or "2.6.0" (see `envgen matrix`)',
         )
     return value
@@ -141,11 +141,11 @@ def _validate_metal(value: bool | str) -> bool | str:
     return value
 
 
-def _validate_python(value: str) -> str:
-    _refuse_unsafe(value, "environment.python")
+def _validate_python(value: str, key: str = "environment.python") -> str:
+    _refuse_unsafe(value, key)
     if not _PYTHON.fullmatch(value):
         raise SpecError(
-            f"environment.python {value!r} is not a Python minor version",
+            f"{key} {value!r} is not a Python minor version",
             'write it like python = "3.9"',
         )
     return value
@@ -208,14 +208,18 @@ def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
     return specs
 
 
-def _validate_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
+def _validate_platforms(
+    platforms: tuple[str, ...], key: str = "environment.platforms"
+) -> tuple[str, ...]:
     if not platforms:
-        raise SpecError("environment.platforms is empty", 'list at least "osx-arm64"')
+        raise SpecError(f"{key} is empty", 'list at least "osx-arm64"')
     for index, platform in enumerate(platforms):
-        _refuse_unsafe(platform, f"environment.platforms[{index}]")
+        _refuse_unsafe(
+            platform, f"{key}[{index}]" if key.startswith("environment") else key
+        )
         if platform not in KNOWN_PLATFORMS:
             raise SpecError(
-                f"environment.platforms: unknown platform {platform!r}",
+                f"{key}: unknown platform {platform!r}",
                 f"use any of {', '.join(KNOWN_PLATFORMS)}",
             )
     if len(set(platforms)) != len(platforms):
@@ -225,14 +229,23 @@ def _validate_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
     return platforms
 
 
-def validate_spec(spec: ProjectSpec) -> ProjectSpec:
-    """Every check :func:`parse_spec` makes, on a spec built in code (``envgen new``'s options)."""
+def validate_spec(
+    spec: ProjectSpec,
+    *,
+    tensorflow: str = "tensorflow.version",
+    python: str = "environment.python",
+    platforms: str = "environment.platforms",
+) -> ProjectSpec:
+    """Every check :func:`parse_spec` makes, on a spec built in code (``envgen new``'s options).
+
+    The keyword arguments name the settings as the user wrote them (``--python`` for envgen new).
+    """
     validate_name(spec.name)
-    _validate_tensorflow(spec.tensorflow)
+    _validate_tensorflow(spec.tensorflow, tensorflow)
     _validate_metal(spec.metal)
     if spec.python is not None:
-        _validate_python(spec.python)
-    _validate_platforms(spec.platforms)
+        _validate_python(spec.python, python)
+    _validate_platforms(spec.platforms, platforms)
     _validate_conda(spec.conda_packages)
     _validate_pip(spec.pip_packages)
     if tuple(spec.channels) != ALLOWED_CHANNELS or spec.location not in LOCATIONS:

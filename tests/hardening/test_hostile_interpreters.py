@@ -136,14 +136,35 @@ def test_verify_reads_the_verdict_from_the_reports_facts(
         python,
         "--dir",
         project,
-        "--json",
+        "--report",
         tmp_path / "copy.json",
     )
     assert code == expected, err
     assert json.loads((tmp_path / "copy.json").read_text()) == report
 
 
-def test_verify_json_copy_is_not_written_without_a_report(project, tmp_path, capsys):
+def test_verify_json_prints_the_report_it_judged(project, tmp_path, capsys):
+    python = _writes_report(tmp_path, GPU_REPORT, 1)
+    code, out, err = cli(
+        capsys, "verify", "--python", python, "--dir", project, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out) == GPU_REPORT
+
+
+def test_verify_json_without_a_report_is_one_error_and_no_document(
+    project, tmp_path, capsys
+):
+    python = _interpreter(tmp_path, "echo 'not json'; exit 0")
+    code, out, err = cli(
+        capsys, "verify", "--python", python, "--dir", project, "--json"
+    )
+    assert code == 2
+    assert out == ""
+    assert [line for line in err.splitlines() if line.startswith("envgen: error")]
+
+
+def test_verify_report_copy_is_not_written_without_a_report(project, tmp_path, capsys):
     python = _interpreter(tmp_path, "exit 0")
     code, _, _ = cli(
         capsys,
@@ -152,7 +173,7 @@ def test_verify_json_copy_is_not_written_without_a_report(project, tmp_path, cap
         python,
         "--dir",
         project,
-        "--json",
+        "--report",
         tmp_path / "copy.json",
     )
     assert code == 2
