@@ -199,7 +199,10 @@ def _verify(where: Path, request) -> list[str]:
         "args = sys.argv[2:]\n"
         "print('GPU used: matmul ran on /GPU:0')\n"
         "path = args[args.index('--json') + 1]\n"
-        "json.dump({'schema': 1, 'exit_code': 0, 'gpu_used': True}, open(path, 'w'))\n"
+        "json.dump({'python': {'version': '3.9.16', 'machine': 'arm64'},\n"
+        "           'devices': [{'name': '/physical_device:GPU:0', 'type': 'GPU'}],\n"
+        "           'matmul': {'device': '/GPU:0', 'on_gpu': True, 'matches_numpy': True},\n"
+        "           'exit_code': 0}, open(path, 'w'))\n"
     )
     python.chmod(0o755)
     return ["verify", "--python", str(python), "--tf", "2.6"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import unicodedata
@@ -72,12 +73,23 @@ def cli_process(
 
 
 def assert_one_error_line(err: str, *needles: str) -> str:
-    """stderr is exactly one `envgen: error: …` line (no traceback, no raw control character) naming each needle."""
+    """stderr holds exactly one `envgen: error: …` line naming each needle, no traceback, no raw control character.
+
+    Other stderr lines may only be envgen's progress notes (`envgen <command>: …`, shown before the error).
+    """
+    assert "Traceback" not in err, err
     lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
-    line = lines[0]
-    assert line.startswith(("envgen: error: ", "envgen: internal error: ")), line
-    assert "Traceback" not in err
+    errors = [
+        line
+        for line in lines
+        if line.startswith(("envgen: error: ", "envgen: internal error: "))
+    ]
+    assert len(errors) == 1, (
+        f"expected one error line on stderr, got {len(errors)}:\n{err}"
+    )
+    others = [line for line in lines if line not in errors and line.strip()]
+    assert all(re.match(r"envgen [a-z-]+: ", line) for line in others), err
+    line = errors[0]
     assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in line), (
         repr(line)
     )
