@@ -510,7 +510,7 @@ def _check_environment_current(project_dir: Path, plan) -> None:
             f"{ENV_FILE} is missing in {project_dir}",
             "run: envgen generate (then envgen lock)",
         )
-    if path.read_text(encoding="utf-8") != expected:
+    if path.read_text(encoding="utf-8", errors="replace") != expected:
         raise GenerateError(
             f"{ENV_FILE} does not match {SPEC_FILE} (edited by hand, or {SPEC_FILE} changed since `envgen generate`)",
             "run: envgen generate (or --force to discard a hand edit), then envgen lock",

@@ -470,3 +470,24 @@ def test_a_torn_symbol_table_cache_entry_is_a_miss(case):
 
     with pytest.raises((ValueError, KeyError, TypeError, AttributeError, struct.error)):
         SparseImage.loads(_slice_blobs()[case])
+
+
+CORRUPT_ENVIRONMENTS = {
+    "not-utf8": lambda path: path.write_bytes(b"\xff\xfe name: x\n"),
+    "a-list": lambda path: path.write_text("- a\n- b\n"),
+    "not-yaml": lambda path: path.write_text("name: [\n"),
+    "empty": lambda path: path.write_text(""),
+    "a-directory": lambda path: (path.unlink(), path.mkdir()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_ENVIRONMENTS))
+def test_lock_on_a_corrupt_environment_yml_is_bad_input_naming_it(
+    project, capsys, case
+):
+    CORRUPT_ENVIRONMENTS[case](project / "environment.yml")
+    before = snapshot(project)
+    code, _, err = cli(capsys, "lock", "--dir", project, "--solver", "rattler")
+    assert code == 2, err
+    assert_one_error_line(err, "environment.yml")
+    assert snapshot(project) == before

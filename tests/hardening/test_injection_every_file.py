@@ -329,3 +329,16 @@ def test_generated_project_on_disk_round_trips_through_the_cli(tmp_path, capsys)
     assert set(spec.conda_packages) <= set(conda)
     assert set(spec.pip_packages) <= set(pip)
     assert document["channels"] == ["conda-forge", "nodefaults"]
+
+
+@pytest.mark.parametrize(
+    "name", ["null", "yes", "No", "True", "off", "on", "y", "e10", "NaN", "inf"]
+)
+def test_project_names_that_yaml_reads_as_other_types_stay_strings(name):
+    """Valid names that YAML 1.1 would read as null, booleans or numbers come back as the same string."""
+    plan = make_plan(
+        ProjectSpec(name=name, tensorflow="2.6", python="3.9"), load_catalog()
+    )
+    files = {item.path: item.content for item in render_files(plan)}
+    assert yaml.safe_load(files["environment.yml"])["name"] == name
+    assert tomli.loads(files["envgen.toml"])["project"]["name"] == name
