@@ -35,7 +35,8 @@ class PackageEdit:
 def read_spec_text(project_dir: Path) -> str:
     """envgen.toml's text, once the spec loader has accepted it (its errors name the problem)."""
     load_spec(project_dir)
-    return (Path(project_dir) / SPEC_FILE).read_text(encoding="utf-8")
+    # utf-8-sig: a byte-order mark the spec loader accepts is not part of the TOML either
+    return (Path(project_dir) / SPEC_FILE).read_text(encoding="utf-8-sig")
 
 
 def package_name(spec: str, manager: str) -> str:

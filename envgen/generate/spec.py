@@ -292,7 +292,7 @@ def _check_keys(raw: dict) -> None:
 def parse_spec(text: str) -> ProjectSpec:
     """Parse and validate envgen.toml text (no catalog checks)."""
     try:
-        raw = tomli.loads(text)
+        raw = tomli.loads(text.removeprefix("\ufeff"))  # a BOM some editors write first
     except tomli.TOMLDecodeError as error:
         raise SpecError(
             f"{SPEC_FILE} is not valid TOML: {error}",

@@ -239,3 +239,21 @@ def test_envgen_new_refuses_hostile_options_and_creates_nothing(tmp_path, capsys
     assert code == 2, out + err
     assert_one_error_line(err)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["add", "pandas"], ["remove", "pandas"], ["generate"], ["lock", "--check"]],
+)
+def test_every_command_reading_envgen_toml_accepts_a_byte_order_mark(
+    project, capsys, command
+):
+    if command[0] == "remove":
+        assert cli(capsys, "add", "pandas", "--dir", project)[0] == 0
+    text = (project / "envgen.toml").read_text(encoding="utf-8")
+    (project / "envgen.toml").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    code, _, err = cli(capsys, *command, "--dir", project)
+    assert code == (1 if command[0] == "lock" else 0), (
+        err
+    )  # lock --check: 1, never locked
+    assert "TOML" not in err and "Traceback" not in err
