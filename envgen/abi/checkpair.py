@@ -49,6 +49,10 @@ class PairReport:
     readable: dict[str, str]  # symbol -> demangled
     stats: Stats
     seconds: float
+    plugin_min_macos: str = ""  # LC_BUILD_VERSION minos of the plugin library
+    tf_min_macos: str = (
+        ""  # the highest minos among the TensorFlow images dyld would load
+    )
 
     @property
     def compatible(self) -> bool:
@@ -109,6 +113,10 @@ class PairReport:
                 {"member": m, "seconds": round(s, 2)} for m, s in self.stats.extracted
             ],
             "seconds": round(self.seconds, 2),
+            "min_macos": {
+                "plugin": self.plugin_min_macos or None,
+                "tensorflow": self.tf_min_macos or None,
+            },
         }
 
 
@@ -243,6 +251,11 @@ def check_pair(
     readable = demangle(
         [f.symbol for f in resolution.findings if f.status != "not-checked"]
     )
+    minos = [
+        image.macho.min_macos
+        for path in resolution.loaded
+        if (image := images.get(path)) is not None and image.macho.min_macos
+    ]
     return PairReport(
         metal=metal,
         tf=tf,
@@ -256,4 +269,6 @@ def check_pair(
         readable=readable,
         stats=store.stats,
         seconds=time.perf_counter() - started,
+        plugin_min_macos=plugin.macho.min_macos or "",
+        tf_min_macos=max(minos, key=Version) if minos else "",
     )

@@ -31,7 +31,6 @@ from pathlib import Path
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from envgen import __version__
 from envgen.abi.machoslice import SparseImage, extract
@@ -356,11 +355,9 @@ def alias_target(requires: list[str], python: str) -> tuple[str, str] | None:
 
 def tensorflow_packages(version: str) -> tuple[str, ...]:
     """Which PyPI names may hold TensorFlow ``version`` for macOS arm64, most likely first."""
-    return (
-        ("tensorflow-macos",)
-        if Version(version) < Version("2.13")
-        else ("tensorflow", "tensorflow-macos")
-    )
+    from envgen.catalog.pairs import tf_packages_for
+
+    return tf_packages_for(version)
 
 
 def releases_reader(repository: Repository) -> Callable[[str], object]:

@@ -44,6 +44,8 @@ _KEYS = {
     "library_problems",
     "envgen",
     "date",
+    "plugin_min_macos",
+    "tf_min_macos",
 }
 _MISSING_KEYS = {"symbol", "demangled", "expected_in"}
 _HEADER = """\
@@ -54,6 +56,7 @@ _HEADER = """\
 # Fields: python = the wheels' Python; symbols_checked = plugin imports bound against TensorFlow;
 # libraries_from = the package whose wheel holds the libraries (an alias wheel is followed);
 # wheels = file name -> sha256 of the wheels read; missing = what dyld would report;
+# plugin_min_macos, tf_min_macos = LC_BUILD_VERSION minos of the plugin and the highest of the TF libraries;
 # envgen, date = the envgen version and the day this result was first obtained from these wheels.
 """
 
@@ -81,6 +84,10 @@ class AbiRecord:
     library_problems: tuple[str, ...] = ()
     envgen: str = __version__
     date: str = ""
+    plugin_min_macos: str = ""  # LC_BUILD_VERSION minos of the plugin binary
+    tf_min_macos: str = (
+        ""  # the highest minos of the TensorFlow libraries it binds against
+    )
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -133,6 +140,8 @@ class AbiRecord:
             "library_problems": list(self.library_problems),
             "envgen": self.envgen,
             "date": self.date,
+            "plugin_min_macos": self.plugin_min_macos,
+            "tf_min_macos": self.tf_min_macos,
         }
 
     def same_outcome(self, other: AbiRecord) -> bool:
@@ -235,7 +244,23 @@ def _parse_record(raw: dict, index: int) -> AbiRecord:
         library_problems=problems,
         envgen=_string(raw, "envgen", where),
         date=_string(raw, "date", where),
+        plugin_min_macos=_optional_version(raw, "plugin_min_macos", where),
+        tf_min_macos=_optional_version(raw, "tf_min_macos", where),
     )
+
+
+def _optional_version(raw: dict, key: str, where: str) -> str:
+    value = raw.get(key, "")
+    if not isinstance(value, str):
+        raise CatalogError(f"abi checks: {where}.{key} must be a macOS version string")
+    if value:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise CatalogError(
+                f"abi checks: {where}.{key} {value!r} is not a version"
+            ) from None
+    return value
 
 
 def parse_abi_records(text: str) -> AbiRecords:
@@ -284,6 +309,16 @@ def render_abi_records(records: AbiRecords) -> str:
             f"library_problems = [{', '.join(_q(p) for p in record.library_problems)}]",
             f"envgen = {_q(record.envgen)}",
             f"date = {_q(record.date)}",
+            *(
+                [f"plugin_min_macos = {_q(record.plugin_min_macos)}"]
+                if record.plugin_min_macos
+                else []
+            ),
+            *(
+                [f"tf_min_macos = {_q(record.tf_min_macos)}"]
+                if record.tf_min_macos
+                else []
+            ),
             "[checks.wheels]",
             *(f"{_q(name)} = {_q(sha)}" for name, sha in record.wheels),
         ]
@@ -330,6 +365,8 @@ def record_from_report(report, tf_package: str, date: str) -> AbiRecord:
         library_problems=problems,
         envgen=__version__,
         date=date,
+        plugin_min_macos=getattr(report, "plugin_min_macos", ""),
+        tf_min_macos=getattr(report, "tf_min_macos", ""),
     )
 
 
@@ -351,38 +388,54 @@ class PairToCheck:
 def pairs_to_check(
     catalog: Catalog, releases: Mapping[str, object], inferred: Sequence[object] = ()
 ) -> tuple[PairToCheck, ...]:
-    """Every pair envgen shows or proposes: each line's own pair, the pair update would pick from the
-    line (newest release, newest non-yanked plugin in the range), and the inferred pairs."""
+    """Every pair envgen shows, proposes or refuses: each line's own pair, the pair update would
+    pick from the line (newest release, newest non-yanked plugin in the range), every release of a
+    pair whose only evidence is this check (an inferred plugin, an alternative plugin for another
+    Python), the newest plugin against a line that has none (its failure is the refusal's
+    reason), and the inferred pairs."""
+    from envgen.catalog import pairs
+
     found: dict[tuple[str, str, str], PairToCheck] = {}
 
-    def add(pair: PairToCheck) -> None:
+    def add(metal: str, line, version: str, why: str) -> None:
+        pair = PairToCheck(metal, pairs.tf_package(line, version), version, why)
         found.setdefault(pair.key, pair)
 
     metal_answer = releases.get("tensorflow-metal")
     usable = (
-        [r.version for r in metal_answer.usable()] if metal_answer is not None else []
-    )  # type: ignore[attr-defined]
+        [r.version for r in metal_answer.usable()]  # type: ignore[attr-defined]
+        if metal_answer is not None
+        else []
+    )
     for line in catalog.lines:
         if not line.metal:
+            if usable:
+                add(
+                    max(usable, key=Version),
+                    line,
+                    line.version,
+                    f"no plugin for line {line.tf}",
+                )
             continue
-        add(
-            PairToCheck(
-                line.metal, line.package, line.version, f"catalog line {line.tf}"
-            )
-        )
+        add(line.metal, line, line.version, f"catalog line {line.tf}")
+        if "metal" in line.inferred:
+            for version in line.versions:
+                add(line.metal, line, version, f"catalog line {line.tf}")
+        for alternative in line.alternatives:
+            for version in line.versions:
+                add(alternative.metal, line, version, f"alternative on line {line.tf}")
         in_range = [v for v in usable if line.metal_accepts(v)]
         if in_range:
             newest_tf = max(line.versions, key=Version)
             add(
-                PairToCheck(
-                    max(in_range, key=Version),
-                    line.package,
-                    newest_tf,
-                    f"update's pick on line {line.tf}",
-                )
+                max(in_range, key=Version),
+                line,
+                newest_tf,
+                f"update's pick on line {line.tf}",
             )
     for pair in inferred:
-        add(PairToCheck(pair.metal, pair.tf_package, pair.tf_version, "inferred"))  # type: ignore[attr-defined]
+        key = PairToCheck(pair.metal, pair.tf_package, pair.tf_version, "inferred")  # type: ignore[attr-defined]
+        found.setdefault(key.key, key)
     return tuple(
         sorted(
             found.values(),
@@ -480,7 +533,9 @@ class AbiRefresh:
         return tuple(
             (p, r)
             for p, r in zip(self.pairs, self.records, strict=False)
-            if not r.compatible and p.why != "inferred"
+            if not r.compatible
+            and p.why != "inferred"
+            and not p.why.startswith("no plugin")
         )
 
 

@@ -29,6 +29,8 @@ _LINE_KEYS = {
     "metal",
     "metal_range",
     "pythons",
+    "metal_pythons",
+    "keras",
     "min_macos",
     "platforms",
     "status",
@@ -37,7 +39,41 @@ _LINE_KEYS = {
     "pip_caps",
     "sources",
     "notes",
+    "dropped",
+    "release_packages",
+    "alternatives",
+    "caveats",
 }
+_ALTERNATIVE_KEYS = {"metal", "pythons", "source"}
+_CAVEAT_KEYS = {"text", "source", "metal"}
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """Something a user of a line must know before relying on it (shown by new, matrix, update)."""
+
+    text: str
+    source: str
+    metal: str = ""  # a specifier: the caveat applies only with a tensorflow-metal release in it ("" = always)
+
+    def applies(self, metal_version: str) -> bool:
+        if not self.metal:
+            return True
+        return bool(metal_version) and Version(metal_version) in SpecifierSet(
+            self.metal
+        )
+
+    def as_json(self) -> dict:
+        return {"text": self.text, "source": self.source, "metal": self.metal}
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A newer tensorflow-metal release for Pythons the line's own plugin lacks (ABI-checked, inferred)."""
+
+    metal: str
+    pythons: tuple[str, ...]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -50,7 +86,7 @@ class Line:
     versions: tuple[str, ...]
     metal: str
     metal_range: str
-    pythons: tuple[str, ...]
+    pythons: tuple[str, ...]  # TensorFlow's own: its macOS arm64 wheels
     min_macos: str
     platforms: tuple[str, ...]
     status: str
@@ -59,11 +95,25 @@ class Line:
     pip_caps: tuple[tuple[str, str], ...]
     sources: tuple[tuple[str, str], ...]
     notes: str
+    keras: str = ""  # the Keras major version the line installs ("2", "3")
+    metal_pythons: tuple[
+        str, ...
+    ] = ()  # the Pythons the paired plugin release serves (within pythons)
+    dropped: tuple[
+        str, ...
+    ] = ()  # packages the previous line installed and this one no longer does
+    release_packages: tuple[
+        tuple[str, str], ...
+    ] = ()  # release -> osx-arm64 package, where not `package`
+    alternatives: tuple[Alternative, ...] = ()
+    caveats: tuple[Caveat, ...] = ()
 
     @property
     def default_python(self) -> str:
-        """The newest Python the line supports."""
-        return max(self.pythons, key=Version)
+        """The newest Python of the line's own pair (TensorFlow's newest when the line has no plugin).
+
+        ``envgen.catalog.pairs.default_python`` answers for a project without the plugin."""
+        return max(self.metal_pythons or self.pythons, key=Version)
 
     def metal_accepts(self, metal_version: str) -> bool:
         """Whether a tensorflow-metal release lies in the range known to work with this line."""
@@ -116,6 +166,22 @@ def _table(raw: dict, key: str, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
+def _items(
+    raw: dict, key: str, where: str, keys: set[str], required: set[str]
+) -> list[dict]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise CatalogError(
+            f"catalog: {where}.{key} must be an array of tables ([[lines.{key}]])"
+        )
+    for item in value:
+        if set(item) - keys or required - set(item):
+            raise CatalogError(
+                f"catalog: {where}.{key} entries take {sorted(keys)} (required: {sorted(required)})"
+            )
+    return value
+
+
 def _parse_line(raw: dict, index: int) -> Line:
     where = f"lines[{index}] ({raw.get('tf', '?')})"
     unknown = set(raw) - _LINE_KEYS
@@ -138,6 +204,22 @@ def _parse_line(raw: dict, index: int) -> Line:
             pip_caps=_table(raw, "pip_caps", where),
             sources=_table(raw, "sources", where),
             notes=raw.get("notes", ""),
+            keras=str(raw.get("keras", "")),
+            metal_pythons=tuple(
+                raw.get("metal_pythons", raw["pythons"] if raw.get("metal") else [])
+            ),
+            dropped=tuple(raw.get("dropped", [])),
+            release_packages=_table(raw, "release_packages", where),
+            alternatives=tuple(
+                Alternative(a["metal"], tuple(a["pythons"]), a["source"])
+                for a in _items(
+                    raw, "alternatives", where, _ALTERNATIVE_KEYS, _ALTERNATIVE_KEYS
+                )
+            ),
+            caveats=tuple(
+                Caveat(c["text"], c["source"], c.get("metal", ""))
+                for c in _items(raw, "caveats", where, _CAVEAT_KEYS, {"text", "source"})
+            ),
         )
     except KeyError as missing:
         raise CatalogError(f"catalog: {where} lacks required key {missing}") from None
@@ -158,11 +240,15 @@ def _parse_line(raw: dict, index: int) -> Line:
         for spec in [line.metal_range, *(v for _, v in line.pip_caps)]:
             if spec:
                 SpecifierSet(spec)
+        for spec in [c.metal for c in line.caveats]:
+            if spec:
+                SpecifierSet(spec)
         for version in [
             *line.versions,
             *line.pythons,
             line.min_macos,
             *([line.metal] if line.metal else []),
+            *(a.metal for a in line.alternatives),
         ]:
             Version(version)
     except (InvalidSpecifier, InvalidVersion) as bad:
@@ -175,6 +261,33 @@ def _parse_line(raw: dict, index: int) -> Line:
         # metal = "" is how a line with no working plugin release is written; a range without a pair is a typo.
         raise CatalogError(
             f'catalog: {where} metal and metal_range must both be set, or both be "" (no working tensorflow-metal release)'
+        )
+    if not set(line.metal_pythons) <= set(line.pythons):
+        raise CatalogError(
+            f"catalog: {where} metal_pythons {list(line.metal_pythons)} must be among pythons {list(line.pythons)}"
+        )
+    for alternative in line.alternatives:
+        if not line.metal or line.metal_accepts(alternative.metal):
+            raise CatalogError(
+                f"catalog: {where} alternative plugin {alternative.metal} needs a line pair it differs from"
+            )
+        if not set(alternative.pythons) <= set(line.pythons) or set(
+            alternative.pythons
+        ) & set(line.metal_pythons):
+            raise CatalogError(
+                f"catalog: {where} alternative {alternative.metal} must serve Pythons of the line that its own plugin does not"
+            )
+    for release, package in line.release_packages:
+        if release not in line.versions or package not in (
+            "tensorflow",
+            "tensorflow-macos",
+        ):
+            raise CatalogError(
+                f"catalog: {where} release_packages maps {release} to {package}: use a listed release and tensorflow or tensorflow-macos"
+            )
+    if line.keras not in ("", "2", "3"):
+        raise CatalogError(
+            f'catalog: {where} keras must be the Keras major version the line installs ("2" or "3")'
         )
     facts = _fact_keys(line)
     unknown_inferred = sorted(set(line.inferred) - facts)
@@ -208,6 +321,14 @@ def _fact_keys(line: Line) -> set[str]:
         "min_macos",
         "platforms",
     }
+    if line.keras:
+        facts.add("keras")
+    if line.metal and line.metal_pythons != line.pythons:
+        facts.add("metal_pythons")
+    if line.dropped:
+        facts.add("dropped")
+    if line.release_packages:
+        facts.add("release_packages")
     facts |= {f"conda.{name}" for name, _ in line.conda}
     facts |= {f"pip_caps.{name}" for name, _ in line.pip_caps}
     return facts

@@ -112,13 +112,25 @@ def parse_pin_set(text: str, path: Path = Path("<text>")) -> PinSet:
     return PinSet(Path(path), tuple(fields), tuple(pins), tuple(wheels), tuple(sdists))
 
 
-def line_fields(line: Line) -> dict[str, str]:
-    """The header fields a pin set made from this catalog line carries (``refresh`` writes them)."""
+def pin_set_metal(line: Line, python: str) -> str:
+    """The tensorflow-metal release a line's pin set for this Python holds ("" for none): the
+    plugin ``catalog.pairs`` gives that Python (an alternative where the line's own has no wheel)."""
+    from envgen.catalog.pairs import metal_for_python
+
+    option = metal_for_python(line, python)
+    return option.metal if option is not None else ""
+
+
+def line_fields(line: Line, python: str | None = None) -> dict[str, str]:
+    """The header fields a pin set made from this catalog line (for this Python) carries (``refresh`` writes them)."""
+    from envgen.catalog.pairs import tf_package
+
+    metal = pin_set_metal(line, python) if python else line.metal
     return {
         "line": line.tf,
         "status": line.status,
-        "tensorflow": f"{line.package}=={line.version}",
-        "metal": f"{METAL}=={line.metal}" if line.metal else "none",
+        "tensorflow": f"{tf_package(line, line.version)}=={line.version}",
+        "metal": f"{METAL}=={metal}" if metal else "none",
         "caps": "; ".join(f"{name}{spec}" for name, spec in line.pip_caps) or "none",
         "conda": "; ".join(f"{name}{spec}" for name, spec in line.conda) or "none",
     }
@@ -126,13 +138,14 @@ def line_fields(line: Line) -> dict[str, str]:
 
 def stale_fields(pin_set: PinSet, line: Line) -> list[str]:
     """How a pin set's header differs from the catalog line it claims to be made from (empty: current)."""
-    found = {key: pin_set.field(key) for key in line_fields(line)}
+    expected = line_fields(line, pin_set.field("python") or None)
+    found = {key: pin_set.field(key) for key in expected}
     found["conda"] = _RESOLVED.sub(
         "", found["conda"]
     )  # "numpy>=1.19.5,<1.20 (resolved 1.19.5)"
     return [
         f"{key}: {found[key] or '(missing)'} in the pin set, {value} in the catalog"
-        for key, value in line_fields(line).items()
+        for key, value in expected.items()
         if found[key] != value
     ]
 
@@ -158,17 +171,22 @@ def read_pin_set(
 
 
 def pinned_requirements(
-    line: Line, python: str, directory: Path | None = None
+    line: Line, python: str, directory: Path | None = None, *, metal: str | None = None
 ) -> list[str] | None:
     """Exact ``name==version`` pip pins known to resolve for this line and Python (osx-arm64), or None.
 
     The list holds the whole pip closure, TensorFlow and tensorflow-metal first, and never a
-    package the catalog leaves to conda. None when ``locks/`` has no current set for them.
+    package the catalog leaves to conda. None when ``locks/`` has no current set for them, or
+    when ``metal`` (the project's plugin release, "" for none) is not the one the set holds.
     """
+    if metal is not None and metal != pin_set_metal(line, python):
+        return None
     pin_set = current_pin_set(line, python, directory)
     if pin_set is None:
         return None
-    first = (canonicalize_name(line.package), METAL)
+    from envgen.catalog.pairs import tf_package
+
+    first = (canonicalize_name(tf_package(line, line.version)), METAL)
     return sorted(
         pin_set.requirements(),
         key=lambda r: first.index(r.split("==")[0]) if r.split("==")[0] in first else 2,

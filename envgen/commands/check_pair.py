@@ -113,6 +113,11 @@ def describe(report: PairReport, *, verbose: bool = False) -> str:
         lines.append(
             f"  not checked: {outside} imports from system libraries, Python or outside TensorFlow's names"
         )
+    if report.plugin_min_macos or report.tf_min_macos:
+        lines.append(
+            "  macOS the binaries declare (LC_BUILD_VERSION minos): "
+            f"plugin {report.plugin_min_macos or '?'}, TensorFlow {report.tf_min_macos or '?'}"
+        )
     lines.append(f"  TensorFlow images loaded: {', '.join(res.loaded)}")
     got = sum(size for _, size, _ in report.stats.downloads)
     fetched = f"downloaded {got / 1e6:.0f} MB" if got else "from the cache"

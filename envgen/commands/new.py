@@ -115,7 +115,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             "tensorflow_metal": plan.metal_version or None,
             "python": plan.python,
             "line": plan.line.tf,
-            "status": plan.line.status,
+            "status": plan.choice.status if plan.choice else plan.line.status,
+            "notes": list(plan.notes),
+            "caveats": [caveat.as_json() for caveat in plan.caveats],
             "pip_pins": "exact" if plan.pin_set else "caps",
             "caps_reason": plan.caps_reason or None,
             "lock": None,
@@ -123,10 +125,14 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out.say(
             f"created {target}/ for TensorFlow {plan.tf_version}"
             + (f" + tensorflow-metal {plan.metal_version}" if plan.metal else "")
-            + f" on Python {plan.python} (catalog line {plan.line.tf}, {plan.line.status})"
+            + f" on Python {plan.python} (catalog line {plan.line.tf}, {plan.choice.status if plan.choice else plan.line.status})"
         )
         if plan.caps_reason:
             out.say(caps_note(plan.caps_reason))
+        for note in plan.notes:
+            out.say(f"note: {note}")
+        for caveat in plan.caveats:
+            out.say(f"caveat: {caveat.text}")
         lock_later = shlex.join(
             [
                 "envgen",

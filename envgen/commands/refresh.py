@@ -7,12 +7,19 @@ from dataclasses import asdict
 
 import typer
 
+from envgen.catalog import abirecords, lines
 from envgen.catalog.abirecords import refresh_abi_records
 from envgen.catalog.lines import load_catalog
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient, fetch_all
+from envgen.releases.draft import (
+    draft_new_lines,
+    draft_pairs,
+    wheel_requires,
+    write_drafts,
+)
 from envgen.releases.refresh import compare_catalog, write_locks
 from envgen.releases.update import PACKAGES
 
@@ -36,6 +43,11 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             "--abi-check",
             help="Run the Mach-O symbol check (check-pair) on every catalog and inferred pair and rewrite envgen/data/abi_checks.toml (downloads the wheels).",
         ),
+        write: bool = typer.Option(
+            False,
+            "--write",
+            help="Append the draft entry of each TF line PyPI has and the catalog lacks to envgen/data/catalog.toml, marked inferred.",
+        ),
         offline: bool = typer.Option(
             False,
             "--offline",
@@ -47,10 +59,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
     ) -> int:
         """For maintainers: new and yanked releases on PyPI against the catalog, locks/ and the recorded symbol checks."""
         out = Output(as_json, quiet, verbose)
-        if offline and abi_check:
+        if offline and (abi_check or write):
             raise SpecError(
-                "--abi-check cannot be combined with --offline",
-                "the check downloads the wheels from PyPI",
+                f"{'--abi-check' if abi_check else '--write'} cannot be combined with --offline",
+                "the check and the drafts read the wheels on PyPI",
             )
         client = PyPIClient(offline=offline, refresh=not offline)
         catalog = load_catalog()
@@ -62,14 +74,41 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         if abi_check:
             progress = out.progress_callback()
             abi = refresh_abi_records(
-                catalog, releases, report.inferred, repository=client, progress=progress
+                catalog,
+                releases,
+                [*report.inferred, *draft_pairs(catalog, releases)],
+                repository=client,
+                progress=progress,
             )
         failing = abi.failing_catalog_pairs() if abi else ()
+        drafts = (
+            ()
+            if offline
+            else draft_new_lines(
+                catalog,
+                releases,
+                abi=abirecords.load_abi_records(),
+                read_requires=lambda dist, package: wheel_requires(
+                    dist, client.url_for(package)
+                ),
+            )
+        )
+        if write and drafts:
+            write_drafts(drafts, lines.CATALOG_PATH)
         if as_json:
             document = {
                 **asdict(report),
                 "needs_attention": report.needs_attention or bool(failing),
                 "locks": [asdict(r) for r in locks],
+                "drafts": [
+                    {
+                        "tf": d.tf,
+                        "toml": d.toml,
+                        "error": d.error,
+                        "written": write and not d.error,
+                    }
+                    for d in drafts
+                ],
                 "abi_checks": None
                 if abi is None
                 else {
@@ -95,6 +134,18 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 out.say(f"inferred pair: {pair.label}")
                 for item in pair.evidence:
                     out.say(f"    {item}")
+            for draft in drafts:
+                if draft.error:
+                    out.say(f"draft for TensorFlow {draft.tf}: not made: {draft.error}")
+                    continue
+                done = (
+                    f"added to {lines.CATALOG_PATH} (marked inferred): review it, then run "
+                    "`envgen catalog refresh --abi-check --write-locks`"
+                    if write
+                    else "review it, then `envgen catalog refresh --write` adds it marked inferred"
+                )
+                out.say(f"draft for TensorFlow {draft.tf} ({done}):")
+                out.say(draft.toml.rstrip("\n"))
             for result in locks:
                 state = "rewritten" if result.changed else "unchanged"
                 conda = ", ".join(

@@ -29,6 +29,16 @@ def _pair_lines(pair: Pair, heading: str) -> list[str]:
     lines += [
         f"    wheel: {wheel}" for wheel in pair.wheels if pair.status != "inferred"
     ]
+    if pair.breaks[1:]:
+        lines.append(
+            f"    crosses lines: {pair.breaks[0]}; what changes under your code:"
+        )
+        lines += [f"      - {item}" for item in pair.breaks[1:]]
+    elif pair.breaks:
+        lines.append(
+            f"    crosses lines: {pair.breaks[0]}: no Keras, Python or package change, nothing dropped"
+        )
+    lines += [f"    caveat: {caveat.text}" for caveat in pair.caveats]
     return lines
 
 
@@ -59,9 +69,16 @@ def _human(
     out += [f"warning: {warning}" for warning in report.warnings]
     if report.proposal is not None:
         out += _pair_lines(report.proposal, "update available")
-    else:
+    elif report.latest:
         out.append(
             "up to date: no newer catalog pair for this project's Python and platforms"
+        )
+    else:
+        out.append(f"up to date within TensorFlow {current.line}")
+    if not report.latest and report.newer_lines:
+        out.append(
+            f"    newer lines: {', '.join(report.newer_lines)} "
+            "(`envgen update --latest` proposes one and lists what it breaks)"
         )
     if report.python_change is not None:
         out += _pair_lines(
@@ -84,8 +101,8 @@ def _human(
         out += [f"    {item}" for item in report.skipped]
     elif report.skipped:
         out.append(
-            f"passed over {len(report.skipped)} release(s) (yanked, pre-release, no wheel or failed symbol check): "
-            "--verbose lists them"
+            f"passed over {len(report.skipped)} newer release(s) (other lines, pre-releases, yanked, "
+            "no wheel, failed symbol check): -v lists each and why"
         )
     for _, diff in diffs:
         out.append(diff.rstrip("\n"))
@@ -124,17 +141,23 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         check: bool = typer.Option(
             False,
             "--check",
-            help="Exit 1 when an update exists, 0 otherwise (for a scheduled CI job).",
+            help="Exit 1 when this mode has an update to apply, 0 otherwise (for a scheduled CI job).",
         ),
         apply: bool = typer.Option(
             False,
             "--apply",
             help="Write the update into envgen.toml, re-render and re-lock.",
         ),
+        latest: bool = typer.Option(
+            False,
+            "--latest",
+            help="Cross TensorFlow lines (default: patch and plugin updates of the project's line) and list what the move breaks.",
+        ),
         within_line: bool = typer.Option(
             False,
             "--within-line",
-            help="Only patch and plugin updates of the current TF line.",
+            hidden=True,
+            help="The default now: only the project's line.",
         ),
         allow_python_change: bool = typer.Option(
             False,
@@ -173,7 +196,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """Find the newest tensorflow-metal + TensorFlow pair this project can use, show the diff, optionally apply it."""
+        """Find the newest tensorflow-metal + TensorFlow pair this project can use (in its line, or across lines with --latest), show the diff, optionally apply it."""
         if check and apply:
             raise SpecError(
                 "--check and --apply cannot be combined",
@@ -197,7 +220,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             report, releases = check_project(
                 directory,
                 client,
-                within_line=within_line,
+                latest=latest and not within_line,
                 pre=pre,
                 include_yanked=include_yanked,
                 allow_python_change=allow_python_change,

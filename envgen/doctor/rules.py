@@ -18,6 +18,7 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envgen.catalog import pairs
 from envgen.catalog.lines import Catalog, Line
 from envgen.errors import CatalogError, SpecError
 
@@ -341,7 +342,9 @@ class _Context:
             if line.metal and self.metal_wanted
             else ""
         )
-        return f"pip install {line.package}=={line.version}{metal}"
+        return (
+            f"pip install {pairs.tf_package(line, line.version)}=={line.version}{metal}"
+        )
 
 
 def _tf_line(catalog: Catalog, version: str | None) -> Line | None:
@@ -649,7 +652,11 @@ def check_tf_installed(c: _Context) -> list[Finding]:
         ]
     if p.is_conda_env and (record is None or channel_name(record) != FORGE):
         line = c.line
-        package = f"{line.package}=={line.version}" if line else "tensorflow-macos"
+        package = (
+            f"{pairs.tf_package(line, line.version)}=={line.version}"
+            if line
+            else "tensorflow-macos"
+        )
         seen = (
             "grpcio not installed"
             if grpcio is None
@@ -689,7 +696,9 @@ def check_tf_conflict(c: _Context) -> list[Finding]:
             _version_of(c.probe.distribution("tensorflow")),
         )
         try:
-            alias = Version(macos) >= Version("2.13") and _same_version(macos, plain)
+            alias = Version(macos) >= pairs.FIRST_PLAIN_ARM64 and _same_version(
+                macos, plain
+            )
         except InvalidVersion:
             alias = False
         if alias:  # from 2.13 tensorflow-macos is an empty package that depends on the same tensorflow
@@ -701,7 +710,7 @@ def check_tf_conflict(c: _Context) -> list[Finding]:
                     evidence,
                 )
             ]
-    package = c.line.package if c.line else "tensorflow-macos"
+    package = pairs.tf_package(c.line, c.line.version) if c.line else "tensorflow-macos"
     version = f"=={c.line.version}" if c.line else ""
     uninstall = " ".join(sorted({canonicalize_name(d["name"]) for d in dists}))
     return [
@@ -890,13 +899,15 @@ def check_python(c: _Context) -> list[Finding]:
         return []
     line = c.line
     if line is not None:
-        if minor in line.pythons:
+        supported = pairs.pythons(line, c.metal_wanted)
+        default = pairs.default_python(line, c.metal_wanted)
+        if minor in supported:
             return [
                 Finding(
                     "python-version",
                     "ok",
                     "Python supported by the TensorFlow line",
-                    f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(line.pythons)}",
+                    f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(supported)}",
                 )
             ]
         return [
@@ -904,8 +915,8 @@ def check_python(c: _Context) -> list[Finding]:
                 "python-version",
                 "error",
                 f"Python {minor} is not supported by TensorFlow {line.tf} (the ResolvePackageNotFound: tensorflow-deps failure)",
-                f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(line.pythons)}{_unpinned_create(p)}",
-                f'recreate the environment with a pinned Python: conda create -n NAME -c conda-forge python={line.default_python} (envgen.toml: environment.python = "{line.default_python}")',
+                f"Python {p.python_version}; TensorFlow {line.tf} supports {', '.join(supported)}{_unpinned_create(p)}",
+                f'recreate the environment with a pinned Python: conda create -n NAME -c conda-forge python={default} (envgen.toml: environment.python = "{default}")',
             )
         ]
     if not c.line_known:
@@ -994,7 +1005,10 @@ def check_metal(c: _Context) -> list[Finding]:
             )
         ]
     try:
-        accepted = bool(line.metal_range) and line.metal_accepts(version)
+        status = pairs.metal_status(line, version, p.python_minor or "")
+        if not status and not p.python_minor:
+            status = "catalog" if line.metal_accepts(version) else ""
+        accepted = bool(line.metal_range) and bool(status)
     except InvalidVersion:
         accepted = False
     if accepted:
@@ -1003,11 +1017,16 @@ def check_metal(c: _Context) -> list[Finding]:
                 "metal-pair",
                 "ok",
                 "tensorflow-metal pairs with TensorFlow",
-                f"tensorflow-metal {version} with TensorFlow {c.tf_version} (catalog: {line.metal_range})",
+                f"tensorflow-metal {version} with TensorFlow {c.tf_version} (catalog: {line.metal_range})"
+                if status != "inferred"
+                else f"tensorflow-metal {version} with TensorFlow {c.tf_version} on Python {p.python_minor}: "
+                "an inferred alternative (ABI-checked, beyond Apple's table)",
             )
         ]
+    option = pairs.metal_for_python(line, p.python_minor or "")
+    wanted_metal = option.metal if option is not None else line.metal
     fix = (
-        f"pip install tensorflow-metal=={line.metal}"
+        f"pip install tensorflow-metal=={wanted_metal}"
         if line.metal
         else f"pip uninstall -y tensorflow-metal (TensorFlow {line.tf} has no known Metal pair)"
     )

@@ -10,8 +10,15 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from envgen.catalog.lines import Catalog, Line
-from envgen.catalog.pinsets import PIP_TOOLING, pin_set_name, pinned_requirements
+from envgen.catalog import abirecords, pairs
+from envgen.catalog.lines import Catalog, Caveat, Line
+from envgen.catalog.pairs import Choice
+from envgen.catalog.pinsets import (
+    PIP_TOOLING,
+    pin_set_metal,
+    pin_set_name,
+    pinned_requirements,
+)
 from envgen.errors import CatalogError, SpecError
 from envgen.generate.spec import ProjectSpec
 
@@ -58,6 +65,23 @@ class Plan:
         """The platform that gets the Metal plugin ("" when the project has none)."""
         return METAL_PLATFORM if self.metal else ""
 
+    choice: Choice | None = (
+        None  # the pair as catalog.pairs resolved it (notes, caveats)
+    )
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.choice.notes if self.choice else ()
+
+    @property
+    def caveats(self) -> tuple[Caveat, ...]:
+        return self.choice.caveats if self.choice else ()
+
+    @property
+    def pythons(self) -> tuple[str, ...]:
+        """The Pythons this project's pair can use (with or without the plugin)."""
+        return pairs.pythons(self.line, self.spec.metal)
+
     @property
     def name(self) -> str:
         return self.spec.name
@@ -88,7 +112,7 @@ class Plan:
 
     def tf_requirement_for(self, platform: str) -> str:
         """The TensorFlow wheel a platform installs (the Apple package on osx-arm64 up to 2.16)."""
-        package = self.tf_package if platform == METAL_PLATFORM else "tensorflow"
+        package = pairs.tf_package(self.line, self.tf_version, platform)
         return f"{package}=={self.tf_version}"
 
     def virtual_packages(self, platform: str) -> dict[str, str]:
@@ -133,40 +157,31 @@ class Terms:
 TOML_TERMS = Terms()
 
 
-def _resolve_python(spec: ProjectSpec, line: Line, terms: Terms) -> str:
-    if spec.python is None:
-        return line.default_python
-    if spec.python not in line.pythons:
-        raise SpecError(
-            f"{terms.python} {spec.python} is not supported by TensorFlow {line.tf} on Apple Silicon",
-            f"use one of {', '.join(line.pythons)} (or {terms.omit_python} to get {line.default_python})",
-        )
-    return spec.python
-
-
-def _resolve_metal(spec: ProjectSpec, line: Line, terms: Terms) -> str:
-    if spec.metal is False:
-        return ""
-    if METAL_PLATFORM not in spec.platforms:
+def _choose(
+    spec: ProjectSpec, line: Line, tf_version: str, catalog: Catalog, terms: Terms
+) -> Choice:
+    """The pair (plugin release, Python) for this spec: ``catalog.pairs`` decides; refusals name
+    the package that limits the Python, the way out, and the user's settings in ``terms``."""
+    if spec.metal is not False and METAL_PLATFORM not in spec.platforms:
         raise SpecError(
             f"{terms.metal_on}, but {terms.platforms_value(spec.platforms)} has no Apple Silicon platform: Metal exists only on {METAL_PLATFORM}",
             f"{terms.add_metal_platform}, or {terms.metal_off}",
         )
-    if spec.metal is True:
-        if not line.metal:
-            raise SpecError(
-                f"{terms.metal_on}, but TensorFlow {line.tf} has no tensorflow-metal release known to work with it",
-                f"{terms.metal_off} (CPU only), or pick a line with a Metal pairing (see `envgen matrix`)",
-            )
-        return line.metal
-    assert isinstance(spec.metal, str)
-    if not line.metal_range or not line.metal_accepts(spec.metal):
-        known = f"releases {line.metal_range}" if line.metal_range else "no release"
-        raise SpecError(
-            f"tensorflow.metal {spec.metal} is not known to work with TensorFlow {line.tf} ({known})",
-            f"use metal = true for the catalog's pair{f' ({line.metal})' if line.metal else ''}, or see `envgen matrix`",
-        )
-    return spec.metal
+    return pairs.choose(
+        line,
+        tf_version,
+        metal=spec.metal,
+        python=spec.python,
+        abi=abirecords.load_abi_records(),
+        catalog=catalog,
+        words=pairs.Words(
+            tensorflow=terms.tensorflow,
+            python=terms.python,
+            omit_python=terms.omit_python,
+            metal_on=terms.metal_on,
+            metal_off=terms.metal_off,
+        ),
+    )
 
 
 def _conda_name(match_spec: str) -> str:
@@ -209,13 +224,13 @@ def _pip_requirements(
     requirements: list[PipRequirement] = []
     if len(platforms) == 1 or all(p == METAL_PLATFORM for p in platforms):
         only = platforms[0]
-        package = line.package if only == METAL_PLATFORM else "tensorflow"
+        package = pairs.tf_package(line, tf_version, only)
         requirements.append(PipRequirement(f"{package}=={tf_version}"))
         if metal:
             requirements.append(PipRequirement(f"tensorflow-metal=={metal}"))
     else:
         for platform in platforms:
-            package = line.package if platform == METAL_PLATFORM else "tensorflow"
+            package = pairs.tf_package(line, tf_version, platform)
             requirements.append(PipRequirement(f"{package}=={tf_version}", (platform,)))
         if metal:
             requirements.append(
@@ -242,10 +257,11 @@ def why_caps(
         return f"envgen.toml adds pip packages ({', '.join(spec.pip_packages)}), which exact pins could conflict with"
     if tf_version != line.version:
         return f"TensorFlow {tf_version} is not {line.version}, the release the line's pin set was resolved for"
-    if metal != line.metal:
+    expected = pin_set_metal(line, python)
+    if metal != expected:
         plugin = f"tensorflow-metal {metal}" if metal else "Metal off"
-        return f"{plugin} is not the line's pair (tensorflow-metal {line.metal or 'none'}), which the pin set was resolved for"
-    if pinned_requirements(line, python) is None:
+        return f"{plugin} is not the pair its pin set was resolved for (tensorflow-metal {expected or 'none'})"
+    if pinned_requirements(line, python, metal=metal) is None:
         return f"envgen has no pin set for TensorFlow {line.tf} on Python {python}"
     return ""
 
@@ -256,7 +272,7 @@ def _pinned_closure(
     """envgen's known-good pip closure from locks/, when it is exactly this project's pip side."""
     if why_caps(spec, line, tf_version, metal, python):
         return None
-    requirements = pinned_requirements(line, python)
+    requirements = pinned_requirements(line, python, metal=metal)
     assert requirements is not None  # why_caps checked it
     return requirements, pin_set_name(line.tf, python)
 
@@ -268,8 +284,13 @@ def _older_lines(
     newest: dict[Version, Line] = {}
     for candidate in catalog.lines:
         needs = Version(candidate.min_macos)
-        fits = set(spec.platforms) <= set(candidate.platforms) and (
-            spec.python is None or spec.python in candidate.pythons
+        fits = (
+            set(spec.platforms) <= set(candidate.platforms)
+            and (spec.metal is False or bool(candidate.metal))
+            and (
+                spec.python is None
+                or spec.python in pairs.pythons(candidate, spec.metal)
+            )
         )
         if not fits or needs >= Version(min_macos):
             continue
@@ -291,14 +312,14 @@ def make_plan(spec: ProjectSpec, catalog: Catalog, terms: Terms = TOML_TERMS) ->
                 f"{terms.platforms_value((platform,))}: TensorFlow {line.tf} has no {platform} wheels",
                 f"this line can be locked for {', '.join(line.platforms)}",
             )
-    python = _resolve_python(spec, line, terms)
-    metal = _resolve_metal(spec, line, terms)
+    choice = _choose(spec, line, tf_version, catalog, terms)
+    python, metal = choice.python, choice.metal
     pip_requirements, pin_set = _pip_requirements(spec, line, tf_version, metal, python)
     min_macos = str(max(Version(line.min_macos), Version("11.0")))
     return Plan(
         spec=spec,
         line=line,
-        tf_package=line.package,
+        tf_package=choice.tf_package,
         tf_version=tf_version,
         metal_version=metal,
         python=python,
@@ -310,4 +331,5 @@ def make_plan(spec: ProjectSpec, catalog: Catalog, terms: Terms = TOML_TERMS) ->
         pin_set=pin_set,
         older_lines=_older_lines(spec, catalog, min_macos),
         caps_reason=why_caps(spec, line, tf_version, metal, python),
+        choice=choice,
     )

@@ -20,8 +20,9 @@ from typing import Protocol
 
 from packaging.version import Version
 
+from envgen.catalog import pairs
 from envgen.catalog.abirecords import AbiRecords
-from envgen.catalog.lines import METAL, Catalog, Line
+from envgen.catalog.lines import METAL, Catalog, Caveat, Line
 from envgen.errors import CatalogError, CheckFailed, EnvgenError, SpecError
 from envgen.pypi.client import Release, Releases, Repository, fetch_all
 
@@ -68,6 +69,12 @@ class Pair:
         str, ...
     ] = ()  # the wheel files the pair installs on osx-arm64 at this Python
     abi: str = ""  # "checked": envgen's recorded symbol check passed for this plugin and TF release
+    caveats: tuple[
+        Caveat, ...
+    ] = ()  # what a user of this pair must know (catalog.pairs.caveats)
+    breaks: tuple[
+        str, ...
+    ] = ()  # what moving from the project's line to this pair changes under it
 
     @property
     def key(self) -> tuple[Version, Version]:
@@ -96,6 +103,12 @@ class UpdateReport:
     changes: tuple[
         tuple[str, object], ...
     ]  # envgen.toml keys the proposal changes (set_spec_values)
+    latest: bool = (
+        False  # the mode: False stays in the project's line, True crosses lines
+    )
+    newer_lines: tuple[
+        str, ...
+    ] = ()  # catalog lines newer than the project's (in-line mode names them)
 
     @property
     def update_available(self) -> bool:
@@ -105,25 +118,29 @@ class UpdateReport:
 # --------------------------------------------------------------------------------- pure analysis
 
 
-def current_state(spec: SpecLike, catalog: Catalog) -> Current:
-    """The TF release, Metal release and Python a spec resolves to today."""
+def current_state(
+    spec: SpecLike, catalog: Catalog, abi: AbiRecords = AbiRecords()
+) -> Current:
+    """The TF release, Metal release and Python a spec resolves to today (``catalog.pairs`` decides)."""
     try:
         line = catalog.line(spec.tensorflow)
     except CatalogError as error:
         raise SpecError(f"tensorflow.version: {error.message}", error.hint) from None
     tf_version = spec.tensorflow if spec.tensorflow in line.versions else line.version
-    if spec.metal is False:
-        metal = ""
-    elif spec.metal is True:
-        metal = line.metal
-    else:
-        metal = str(spec.metal)
+    choice = pairs.choose(
+        line,
+        tf_version,
+        metal=spec.metal,
+        python=spec.python,
+        abi=abi,
+        catalog=catalog,
+    )
     return Current(
         line.tf,
-        line.package,
+        choice.tf_package,
         tf_version,
-        metal,
-        spec.python or line.default_python,
+        choice.metal,
+        choice.python,
         tuple(spec.platforms),
     )
 
@@ -145,10 +162,6 @@ def _filter(release: Release, pre: bool, include_yanked: bool) -> str:
     if not release.files:
         return "has no files"
     return ""
-
-
-def _platform_package(line_package: str, platform: str) -> str:
-    return line_package if platform == ARM64 else "tensorflow"
 
 
 def _pythons_in_order(current: str, pythons: tuple[str, ...]) -> list[str]:
@@ -201,7 +214,7 @@ def _catalog_pair(
     for version in sorted(line.versions, key=Version, reverse=True):
         wheels: list[str] = []
         for platform in current.platforms:
-            package = _platform_package(line.package, platform)
+            package = pairs.tf_package(line, version, platform)
             release = _tf_release(releases, package, version)
             if release is None:
                 skipped.append(f"{package} {version}: not on PyPI")
@@ -226,13 +239,13 @@ def _catalog_pair(
     metal = ""
     if current.metal:
         if not line.metal_range:
-            skipped.append(f"TF {line.tf}: no {METAL} release known to work with it")
+            skipped.append(f"TF {line.tf}: {pairs.no_metal_reason(line, abi)}")
             return None
         metal_releases = releases.get(METAL)
         candidates = [
             r
             for r in (metal_releases.releases if metal_releases else ())
-            if line.metal_accepts(r.version)
+            if pairs.metal_status(line, r.version, python)
         ]
         for release in sorted(candidates, key=lambda r: r.parsed, reverse=True):
             why = _filter(release, pre, include_yanked)
@@ -245,7 +258,12 @@ def _catalog_pair(
                     f"{METAL} {release.version}: no osx-arm64 wheel for Python {python}"
                 )
                 continue
-            why = _abi_failure(abi, release.version, line.package, tf_choice[0])
+            why = _abi_failure(
+                abi,
+                release.version,
+                pairs.tf_package(line, tf_choice[0]),
+                tf_choice[0],
+            )
             if why:
                 skipped.append(why)
                 continue
@@ -255,20 +273,27 @@ def _catalog_pair(
         if not metal:
             return None
     version, wheels = tf_choice
-    evidence = (
-        f"catalog line {line.tf} ({line.status}), {METAL} range {line.metal_range or 'none'}",
-    )
+    evidence = [
+        f"catalog line {line.tf} ({line.status}), {METAL} range {line.metal_range or 'none'}"
+    ]
+    if metal and pairs.metal_status(line, metal, python) == "inferred":
+        status = "catalog-inferred"
+        evidence.append(
+            f"{METAL} {metal} on Python {python} is the line's inferred alternative "
+            f"(its own plugin has no Python {python} wheel)"
+        )
     return _abi_label(
         abi,
         Pair(
-            line.package,
+            pairs.tf_package(line, version),
             version,
             metal,
             python,
             line.tf,
             status,
-            evidence,
+            tuple(evidence),
             tuple(wheels),
+            caveats=pairs.caveats(line, metal, version, abi),
         ),
     )
 
@@ -291,8 +316,14 @@ def _best_catalog_pairs(
         if within_line and line.tf != current.line:
             continue
         if current.metal and not line.metal:
+            if Version(line.tf) > Version(current.line):
+                skipped.append(
+                    f"TF {line.tf}: {pairs.no_metal_reason(line, abi)} "
+                    "(a project with metal = false can move there)"
+                )
             continue
-        if current.python in line.pythons:
+        line_pythons = pairs.pythons(line, bool(current.metal))
+        if current.python in line_pythons:
             pair = _catalog_pair(
                 line,
                 current.python,
@@ -306,7 +337,7 @@ def _best_catalog_pairs(
             if pair is not None:
                 same.append(pair)
                 continue
-        for python in _pythons_in_order(current.python, line.pythons):
+        for python in _pythons_in_order(current.python, line_pythons):
             if python == current.python:
                 continue
             quiet: list[str] = []
@@ -370,7 +401,7 @@ def infer_pairs(
     newest_known = max(known) if known else Version("0")
     pythons = tuple(f"3.{minor}" for minor in range(8, 16))
     tf_releases = _tf_lines_by_first_upload(releases, pythons)
-    pairs = []
+    found: list[Pair] = []
     for release in metal_releases.releases:
         if release.parsed <= newest_known or any(
             line.metal_accepts(release.version)
@@ -409,7 +440,7 @@ def infer_pairs(
             and tf.upload_time is not None
             and tf.upload_time <= uploaded
         ]
-        prefer = "tensorflow" if minor >= (2, 17) else "tensorflow-macos"
+        prefer = pairs.preferred_package(minor)
         tf, package = max(patches, key=lambda item: (item[0].parsed, item[1] == prefer))
         metal_pythons = release.pythons_for(ARM64, pythons)
         tf_pythons = tf.pythons_for(ARM64, pythons)
@@ -432,7 +463,7 @@ def infer_pairs(
             f"usable with Python {python}: {'yes' if python in common else 'no'}",
         )
         wheels = tuple(w.filename for w in (tf_wheel, metal_wheel) if w is not None)
-        pairs.append(
+        found.append(
             Pair(
                 package,
                 tf.version,
@@ -444,7 +475,7 @@ def infer_pairs(
                 wheels,
             )
         )
-    return tuple(pairs)
+    return tuple(found)
 
 
 def spec_changes(
@@ -464,14 +495,16 @@ def spec_changes(
     if tensorflow != spec.tensorflow:
         changes.append(("tensorflow", tensorflow))
     if pair.metal:
+        option = pairs.metal_for_python(line, pair.python)
+        chosen = option.metal if option is not None else line.metal
         metal: bool | str = (
-            True if (spec.metal is True and pair.metal == line.metal) else pair.metal
+            True if (spec.metal is True and pair.metal == chosen) else pair.metal
         )
         if metal != spec.metal:
             changes.append(("metal", metal))
     if spec.python is None:
-        if (
-            pair.python != line.default_python
+        if pair.python != pairs.default_python(
+            line, bool(pair.metal)
         ):  # the new line's default would silently change the Python
             changes.append(("python", pair.python))
     elif pair.python != spec.python:
@@ -479,12 +512,134 @@ def spec_changes(
     return tuple(changes)
 
 
+def what_breaks(current: Current, pair: Pair, catalog: Catalog) -> tuple[str, ...]:
+    """What moving the project from its line to ``pair`` changes under the user's code."""
+    if pair.line == current.line:
+        return ()
+    old, new = catalog.line(current.line), catalog.line(pair.line)
+    found = [f"TensorFlow {old.tf} -> {new.tf}"]
+    if old.keras and new.keras and old.keras != new.keras:
+        found.append(
+            f"Keras {old.keras} -> {new.keras}: code written for Keras {old.keras} may need migrating"
+        )
+    if pair.python != current.python:
+        found.append(
+            f"Python {current.python} -> {pair.python}: the environment is rebuilt"
+        )
+    if pair.tf_package != current.tf_package:
+        found.append(
+            f"the TensorFlow package changes: {current.tf_package} -> {pair.tf_package}"
+        )
+    for line in catalog.lines:
+        if Version(old.tf) < Version(line.tf) <= Version(new.tf):
+            for name in line.dropped:
+                found.append(f"{name} is no longer installed (TF {line.tf} dropped it)")
+    return tuple(found)
+
+
+def _arm64_versions(releases: Mapping[str, Releases]) -> dict[str, Release]:
+    """Every TF release with a macOS arm64 wheel, by version (either package)."""
+    found: dict[str, Release] = {}
+    for package in TF_PACKAGES:
+        known = releases.get(package)
+        for release in known.releases if known else ():
+            if any(
+                f.supports_platform(ARM64) for f in release.files if f.kind == "wheel"
+            ):
+                found.setdefault(release.version, release)
+    return found
+
+
+def passed_over(
+    current: Current,
+    catalog: Catalog,
+    releases: Mapping[str, Releases],
+    *,
+    latest: bool,
+    proposal: Pair | None,
+    pre: bool = False,
+    include_yanked: bool = False,
+    abi: AbiRecords = AbiRecords(),
+) -> list[str]:
+    """Every TensorFlow and tensorflow-metal release newer than the project's that this mode
+    passes over, and why (including lines the catalog does not know yet)."""
+    why: list[str] = []
+    lines = {line.tf: line for line in catalog.lines}
+    chosen = (proposal.tf_version, proposal.metal) if proposal else ("", "")
+    for version, release in sorted(
+        _arm64_versions(releases).items(), key=lambda item: item[1].parsed
+    ):
+        if release.parsed <= Version(current.tf_version) or version == chosen[0]:
+            continue
+        minor = f"{release.parsed.major}.{release.parsed.minor}"
+        line = lines.get(minor)
+        package = (
+            pairs.tf_package(line, version)
+            if line is not None and version in line.versions
+            else pairs.preferred_package(release.parsed.release)
+        )
+        label = f"{package} {version}"
+        reason = _filter(release, pre, include_yanked)
+        if reason:
+            why.append(f"{label}: {reason}")
+        elif line is None:
+            why.append(
+                f"{label}: line {minor} is not in envgen's catalog yet "
+                "(a maintainer drafts it with `envgen catalog refresh`)"
+            )
+        elif version not in line.versions:
+            why.append(
+                f"{label}: not in envgen's catalog yet (line {minor} lists {', '.join(line.versions)})"
+            )
+        elif minor != current.line and not latest:
+            why.append(
+                f"{label}: another line ({minor}); `envgen update --latest` moves across lines"
+            )
+        elif current.metal and not line.metal:
+            why.append(f"{label}: {pairs.no_metal_reason(line, abi)}")
+        elif (
+            proposal is not None
+            and Version(minor) > Version(proposal.line)
+            and line.status != "verified"
+        ):
+            why.append(
+                f"{label}: line {minor} is inferred in the catalog "
+                f"({', '.join(line.inferred)}); the newest verified pair is proposed instead"
+            )
+        elif proposal is not None and release.parsed < Version(proposal.tf_version):
+            why.append(f"{label}: older than the proposed {proposal.tf_version}")
+    metal = releases.get(METAL)
+    if current.metal and metal is not None:
+        for release in metal.releases:
+            if release.parsed <= Version(current.metal) or release.version == chosen[1]:
+                continue
+            label = f"{METAL} {release.version}"
+            reason = _filter(release, pre, include_yanked)
+            owners = [
+                line.tf
+                for line in catalog.lines
+                if any(o.takes(release.version) for o in pairs.metal_options(line))
+            ]
+            if reason:
+                why.append(f"{label}: {reason}")
+            elif not owners:
+                why.append(
+                    f"{label}: in no catalog line's range (see the inferred pairs)"
+                )
+            elif current.line not in owners and not latest:
+                why.append(
+                    f"{label}: pairs with another line ({', '.join(owners)}); "
+                    "`envgen update --latest` moves across lines"
+                )
+    return why
+
+
 def find_updates(
     spec: SpecLike,
     catalog: Catalog,
     releases: Mapping[str, Releases],
     *,
-    within_line: bool = False,
+    latest: bool = False,
     pre: bool = False,
     include_yanked: bool = False,
     allow_python_change: bool = False,
@@ -492,9 +647,11 @@ def find_updates(
 ) -> UpdateReport:
     """Compare the project's pins with PyPI and the catalog (pure: no files, no network).
 
+    By default only the project's own line is considered (patch and plugin updates: what a
+    scheduled CI job wants); ``latest`` crosses lines and says what each move breaks.
     ``abi`` holds the recorded symbol checks: they label pairs ABI-checked, or rule them out.
     """
-    current = current_state(spec, catalog)
+    current = current_state(spec, catalog, abi)
     skipped: list[str] = []
     warnings: list[str] = [w for r in releases.values() for w in r.warnings]
     for package, version in (
@@ -513,7 +670,7 @@ def find_updates(
         current,
         catalog,
         releases,
-        within_line=within_line,
+        within_line=not latest,
         pre=pre,
         include_yanked=include_yanked,
         skipped=skipped,
@@ -529,9 +686,15 @@ def find_updates(
     proposal = same
     if allow_python_change and python_change is not None:
         proposal, python_change = python_change, None
+    if proposal is not None:
+        proposal = replace(proposal, breaks=what_breaks(current, proposal, catalog))
+    if python_change is not None:
+        python_change = replace(
+            python_change, breaks=what_breaks(current, python_change, catalog)
+        )
     inferred = (
         ()
-        if within_line or not current.metal
+        if not latest or not current.metal
         else infer_pairs(
             catalog,
             releases,
@@ -547,7 +710,20 @@ def find_updates(
     }
     skipped += [why for why in failed.values() if why]
     inferred = tuple(_abi_label(abi, pair) for pair in inferred if not failed[pair])
+    skipped += passed_over(
+        current,
+        catalog,
+        releases,
+        latest=latest,
+        proposal=proposal,
+        pre=pre,
+        include_yanked=include_yanked,
+        abi=abi,
+    )
     changes = spec_changes(spec, catalog, proposal) if proposal is not None else ()
+    newer = tuple(
+        line.tf for line in catalog.lines if Version(line.tf) > Version(current.line)
+    )
     return UpdateReport(
         current,
         proposal,
@@ -556,6 +732,8 @@ def find_updates(
         tuple(dict.fromkeys(skipped)),
         tuple(warnings),
         changes,
+        latest=latest,
+        newer_lines=newer,
     )
 
 
@@ -566,7 +744,7 @@ def check_project(
     project_dir: Path,
     repository: Repository,
     *,
-    within_line: bool = False,
+    latest: bool = False,
     pre: bool = False,
     include_yanked: bool = False,
     allow_python_change: bool = False,
@@ -586,7 +764,7 @@ def check_project(
     releases = fetch_all(repository, PACKAGES)
     catalog, abi = load_catalog(), abirecords.load_abi_records()
     options = dict(
-        within_line=within_line,
+        latest=latest,
         pre=pre,
         include_yanked=include_yanked,
         allow_python_change=allow_python_change,

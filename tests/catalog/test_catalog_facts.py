@@ -16,12 +16,14 @@ from packaging.version import Version
 from rattler import MatchSpec
 from support.pypi_fixtures import RECORDED
 
+from envgen.catalog import pairs
+from envgen.catalog.abirecords import load_abi_records
 from envgen.catalog.lines import fact_keys, load_catalog
 from envgen.pypi.client import PyPIClient, Releases, parse_json_api
 
 CATALOG = load_catalog()
 LINES = {line.tf: line for line in CATALOG.lines}
-REQUIRED_LINES = [f"2.{minor}" for minor in range(5, 19)]
+REQUIRED_LINES = [f"2.{minor}" for minor in range(5, 22)]
 CANDIDATE_PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 APPLE_SILICON = {
     "platform_system": "Darwin",
@@ -95,28 +97,30 @@ def _carries_tensorflow(
     )
 
 
-def problems_with(line, releases: dict[str, Releases]) -> list[str]:
-    """Every disagreement between one catalog line and PyPI's release facts."""
+def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
+    """Every disagreement between one catalog line and PyPI's release facts (and, given ``abi``,
+    the recorded symbol checks its inferred pairs and its refusal rest on)."""
     problems: list[str] = []
-    package = releases[line.package]
     metal_releases = releases["tensorflow-metal"]
     plain = releases["tensorflow"]
 
+    def release_of(version: str):
+        return releases[pairs.tf_package(line, version)].get(version)
+
     # versions: exist, not yanked, arm64 wheels that really install TensorFlow; the newest is the default; none missing
     for version in line.versions:
-        release = package.get(version)
+        package = pairs.tf_package(line, version)
+        release = release_of(version)
         if release is None:
-            problems.append(f"{line.package} {version} is not on PyPI")
+            problems.append(f"{package} {version} is not on PyPI")
             continue
         if release.yanked:
-            problems.append(
-                f"{line.package} {version} is yanked ({release.yanked_reason})"
-            )
+            problems.append(f"{package} {version} is yanked ({release.yanked_reason})")
         if not _arm64_wheels(release):
-            problems.append(f"{line.package} {version} has no macOS arm64 wheel")
-        elif not _carries_tensorflow(releases, line.package, version):
+            problems.append(f"{package} {version} has no macOS arm64 wheel")
+        elif not _carries_tensorflow(releases, package, version):
             problems.append(
-                f"{line.package} {version} installs no TensorFlow on Apple Silicon (an empty stub)"
+                f"{package} {version} installs no TensorFlow on Apple Silicon (an empty stub)"
             )
         if _line_of(version) != line.tf:
             problems.append(f"{version} is not a {line.tf} release")
@@ -124,16 +128,17 @@ def problems_with(line, releases: dict[str, Releases]) -> list[str]:
         problems.append(
             f"version {line.version} is not the newest of {list(line.versions)}"
         )
-    for release in package.usable():
-        if (
-            _line_of(release.version) == line.tf
-            and _arm64_wheels(release)
-            and release.version not in line.versions
-            and _carries_tensorflow(releases, line.package, release.version)
-        ):
-            problems.append(
-                f"{line.package} {release.version} installs on Apple Silicon but is missing from versions"
-            )
+    for name in {line.package, *dict(line.release_packages).values()}:
+        for release in releases[name].usable():
+            if (
+                _line_of(release.version) == line.tf
+                and _arm64_wheels(release)
+                and release.version not in line.versions
+                and _carries_tensorflow(releases, name, release.version)
+            ):
+                problems.append(
+                    f"{name} {release.version} installs on Apple Silicon but is missing from versions"
+                )
 
     # the plugin: exists, not yanked, inside its range
     metal = metal_releases.get(line.metal) if line.metal else None
@@ -149,25 +154,64 @@ def problems_with(line, releases: dict[str, Releases]) -> list[str]:
                 f"metal {line.metal} outside metal_range {line.metal_range}"
             )
 
-    # Pythons: exactly those with arm64 wheels of every listed release and of the plugin
+    # Pythons: TensorFlow's own are exactly those with arm64 wheels of every listed release;
+    # with the plugin, those the paired plugin release also has; an alternative plugin serves
+    # only Pythons both it and TensorFlow have, and that the paired one lacks.
     wanted = set(CANDIDATE_PYTHONS)
     for version in line.versions:
-        release = package.get(version)
+        release = release_of(version)
         if release is not None:
             wanted &= set(release.pythons_for("osx-arm64", CANDIDATE_PYTHONS))
-    if metal is not None:
-        wanted &= set(metal.pythons_for("osx-arm64", CANDIDATE_PYTHONS))
     if set(line.pythons) != wanted:
         problems.append(
             f"pythons {sorted(line.pythons, key=Version)} but wheels exist for {sorted(wanted, key=Version)}"
         )
+    if metal is not None:
+        with_plugin = wanted & set(metal.pythons_for("osx-arm64", CANDIDATE_PYTHONS))
+        if set(line.metal_pythons) != with_plugin:
+            problems.append(
+                f"metal_pythons {sorted(line.metal_pythons, key=Version)} but tensorflow-metal {line.metal} "
+                f"and TensorFlow share wheels for {sorted(with_plugin, key=Version)}"
+            )
+    for alternative in line.alternatives:
+        other = metal_releases.get(alternative.metal)
+        served = (
+            set(other.pythons_for("osx-arm64", CANDIDATE_PYTHONS)) if other else set()
+        )
+        if not set(alternative.pythons) <= (wanted & served) - set(line.metal_pythons):
+            problems.append(
+                f"alternative {alternative.metal} claims {list(alternative.pythons)}, but it and TensorFlow "
+                f"share {sorted(wanted & served, key=Version)} beyond the paired plugin's"
+            )
+        for version in line.versions if abi is not None else ():
+            record = abi.get(
+                alternative.metal, pairs.tf_package(line, version), version
+            )
+            if record is None or not record.compatible:
+                problems.append(
+                    f"alternative {alternative.metal} + {version} has no passing symbol check"
+                )
+    if abi is not None and "metal" in line.inferred:
+        for version in line.versions:
+            record = abi.get(line.metal, pairs.tf_package(line, version), version)
+            if record is None or not record.compatible:
+                problems.append(
+                    f"inferred pair {line.metal} + {version} has no passing symbol check"
+                )
+    if abi is not None and not line.metal:
+        newest = max(metal_releases.usable(), key=lambda r: r.parsed).version
+        record = abi.get(newest, pairs.tf_package(line, line.version), line.version)
+        if record is None or record.compatible:
+            problems.append(
+                f"no plugin, but no failed symbol check of the newest plugin {newest} against {line.version}"
+            )
 
     # min macOS: not below any arm64 wheel's tag, nor below Apple's stated minimum for the plugin (12.0)
     tags = [
         f.tags.macos_min
         for version in line.versions
-        if package.get(version)
-        for f in _arm64_wheels(package.get(version))
+        if release_of(version)
+        for f in _arm64_wheels(release_of(version))
         if f.tags and f.tags.macos_min
     ]
     if metal is not None:
@@ -201,7 +245,7 @@ def problems_with(line, releases: dict[str, Releases]) -> list[str]:
 # ------------------------------------------------------------------------------------------ offline
 
 
-def test_every_line_from_2_5_to_2_18_is_in_the_catalog():
+def test_every_line_from_2_5_to_2_21_is_in_the_catalog():
     assert sorted(LINES, key=Version) == sorted(
         set(LINES) | set(REQUIRED_LINES), key=Version
     )
@@ -210,7 +254,26 @@ def test_every_line_from_2_5_to_2_18_is_in_the_catalog():
 
 @pytest.mark.parametrize("tf", REQUIRED_LINES)
 def test_line_agrees_with_recorded_pypi(tf):
-    assert problems_with(LINES[tf], RECORDED_RELEASES) == []
+    assert problems_with(LINES[tf], RECORDED_RELEASES, load_abi_records()) == []
+
+
+def test_every_final_arm64_release_from_2_5_on_is_a_catalog_release():
+    """`envgen new --tf X` works for every TensorFlow release PyPI has for Apple Silicon (or the
+    line refuses Metal with its reason): none is left out of the catalog."""
+    known = {
+        (pairs.tf_package(line, v), v) for line in CATALOG.lines for v in line.versions
+    }
+    missing = []
+    for name in ("tensorflow-macos", "tensorflow"):
+        for release in RECORDED_RELEASES[name].usable():
+            if release.parsed < Version("2.5") or not _arm64_wheels(release):
+                continue
+            if not _carries_tensorflow(RECORDED_RELEASES, name, release.version):
+                continue  # an empty stub
+            versions = {v for _, v in known}
+            if release.version not in versions:
+                missing.append(f"{name} {release.version}")
+    assert missing == []
 
 
 @pytest.mark.parametrize("tf", REQUIRED_LINES)
@@ -219,6 +282,7 @@ def test_package_name_follows_the_rule(tf):
     assert line.package == (
         "tensorflow-macos" if Version(tf) <= Version("2.16") else "tensorflow"
     )
+    assert line.keras == ("3" if Version(tf) >= Version("2.16") else "2")
 
 
 @pytest.mark.parametrize("tf", REQUIRED_LINES)
@@ -271,12 +335,22 @@ def test_checker_catches_a_broken_entry():
     import dataclasses
 
     line = LINES["2.15"]
-    stub = dataclasses.replace(line, version="2.15.1", versions=("2.15.0", "2.15.1"))
+    stub = dataclasses.replace(line, release_packages=())
     assert any("empty stub" in p for p in problems_with(stub, RECORDED_RELEASES))
     wrong_python = dataclasses.replace(
-        LINES["2.16"], pythons=("3.9", "3.10", "3.11", "3.12")
+        LINES["2.16"], metal_pythons=("3.9", "3.10", "3.11", "3.12")
     )
-    assert any("pythons" in p for p in problems_with(wrong_python, RECORDED_RELEASES))
+    assert any(
+        "metal_pythons" in p for p in problems_with(wrong_python, RECORDED_RELEASES)
+    )
+    plugin_limited = dataclasses.replace(LINES["2.17"], pythons=("3.9", "3.10", "3.11"))
+    assert any("pythons" in p for p in problems_with(plugin_limited, RECORDED_RELEASES))
+    from envgen.catalog.abirecords import AbiRecords
+
+    unchecked = problems_with(LINES["2.19"], RECORDED_RELEASES, AbiRecords())
+    assert any("no passing symbol check" in p for p in unchecked)
+    no_reason = problems_with(LINES["2.20"], RECORDED_RELEASES, AbiRecords())
+    assert any("no failed symbol check" in p for p in no_reason)
     old_macos = dataclasses.replace(LINES["2.18"], min_macos="11.0")
     assert any("min_macos" in p for p in problems_with(old_macos, RECORDED_RELEASES))
     no_intel = dataclasses.replace(
@@ -378,5 +452,6 @@ def test_catalog_agrees_with_live_pypi(tmp_path):
     """The same checks against PyPI today (a new yank or a vanished wheel shows up here first)."""
     client = PyPIClient(cache_dir=tmp_path, refresh=True, timeout=60)
     live = {name: client.releases(name) for name in PACKAGES}
-    problems = {tf: problems_with(line, live) for tf, line in LINES.items()}
+    abi = load_abi_records()
+    problems = {tf: problems_with(line, live, abi) for tf, line in LINES.items()}
     assert {tf: p for tf, p in problems.items() if p} == {}

@@ -8,10 +8,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 import envgen.catalog.pinsets
+from envgen.catalog import pairs
 from envgen.catalog.lines import load_catalog, parse_catalog
 from envgen.catalog.pinsets import (
     locks_dir,
     parse_pin_set,
+    pin_set_metal,
     pin_set_name,
     read_pin_set,
     stale_fields,
@@ -50,9 +52,17 @@ def test_pin_sets_respect_the_line(line, python):
         f"locks/ has no {pin_set_name(line.tf, python)}: {REGENERATE}"
     )
     pins = {pin.name: pin for pin in pin_set.pins}
-    assert pins[line.package].version == line.version
-    if line.metal:
-        assert pins["tensorflow-metal"].version == line.metal
+    assert pins[pairs.tf_package(line, line.version)].version == line.version
+    metal = pin_set_metal(
+        line, python
+    )  # the line's own plugin, or its alternative for this Python
+    if metal:
+        assert pins["tensorflow-metal"].version == metal
+        assert (
+            metal == line.metal or pairs.metal_status(line, metal, python) == "inferred"
+        )
+    else:
+        assert "tensorflow-metal" not in pins
     if {"tensorflow", "tensorflow-macos"} <= set(
         pins
     ):  # only as 2.13+'s thin alias of the same release

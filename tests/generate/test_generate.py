@@ -154,7 +154,7 @@ GOOD = '[project]\nname = "demo"\n[tensorflow]\nversion = "2.6"\n'
         ),
         (
             GOOD + '[environment]\npython = "3.12"\n',
-            "environment.python 3.12 is not supported",
+            "environment.python 3.12: tensorflow-macos 2.6.0 has no macOS arm64 wheel for it",
         ),
         (
             GOOD + '[environment]\nplatforms = ["linux-64"]\n',

@@ -60,7 +60,7 @@ def test_check_reports_the_newer_verified_pair_with_diffs_and_exits_1(
 ):
     pypi.serve_recorded()
     before = _snapshot(project)
-    assert run(["update", "--check", "--dir", str(project)]) == 1
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
     out = capsys.readouterr().out
     assert "project: tensorflow-macos 2.6.0 + tensorflow-metal 0.2.0, Python 3.9" in out
     assert (
@@ -75,9 +75,29 @@ def test_check_reports_the_newer_verified_pair_with_diffs_and_exits_1(
     assert _snapshot(project) == before  # --check writes nothing
 
 
+def test_check_by_default_stays_in_line_and_exits_0_when_only_other_lines_are_newer(
+    project, pypi, capsys
+):
+    """A scheduled CI job on a 2.6 project stays green until the team chooses to move lines."""
+    pypi.serve_recorded()
+    assert run(["update", "--check", "--dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "up to date within TensorFlow 2.6" in out
+    assert "newer lines: 2.9, 2.18 (`envgen update --latest`" in out
+    assert run(["update", "--check", "-v", "--dir", str(project)]) == 0
+    verbose = capsys.readouterr().out
+    assert (
+        "    tensorflow 2.18.0: another line (2.18); `envgen update --latest` moves across lines"
+        in verbose
+    )
+    assert run(["update", "--check", "--latest", "--dir", str(project)]) == 1
+
+
 def test_apply_moves_the_project_and_a_second_check_is_clean(project, pypi, capsys):
     pypi.serve_recorded()
-    assert run(["update", "--apply", "--no-lock", "--dir", str(project)]) == 0
+    assert (
+        run(["update", "--latest", "--apply", "--no-lock", "--dir", str(project)]) == 0
+    )
     out = capsys.readouterr().out
     assert "applied: wrote envgen.toml, environment.yml" in out
     spec_text = (project / "envgen.toml").read_text()
@@ -87,7 +107,7 @@ def test_apply_moves_the_project_and_a_second_check_is_clean(project, pypi, caps
     assert 'python = "3.9"' in spec_text
     assert "tensorflow==2.18.0" in (project / "environment.yml").read_text()
     assert "tensorflow-metal==1.2.0" in (project / "environment.yml").read_text()
-    assert run(["update", "--check", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 0
     assert "up to date" in capsys.readouterr().out
 
 
@@ -103,6 +123,7 @@ def test_apply_re_locks_with_the_given_sources(project, pypi, capsys, monkeypatc
         run(
             [
                 "update",
+                "--latest",
                 "--apply",
                 "--dir",
                 str(project),
@@ -134,7 +155,7 @@ def test_apply_whose_lock_fails_says_what_was_written_and_how_to_finish(
 
     monkeypatch.setattr(envgen.lock.run, "lock_project", unreachable)
     pypi.serve_recorded()
-    assert run(["update", "--apply", "--dir", str(project)]) == 3
+    assert run(["update", "--latest", "--apply", "--dir", str(project)]) == 3
     err = capsys.readouterr().err
     assert (
         err.startswith("envgen: error: wrote envgen.toml, environment.yml, ")
@@ -149,7 +170,7 @@ def test_apply_whose_lock_fails_says_what_was_written_and_how_to_finish(
 
 def test_json_output_carries_the_proposal_and_freshness(project, pypi, capsys):
     pypi.serve_recorded()
-    assert run(["update", "--json", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--json", "--dir", str(project)]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["update_available"] is True
     assert (
@@ -170,7 +191,7 @@ def test_new_metal_release_is_shown_as_inferred_and_never_applied(
         uploaded="2025-08-20T12:00:00Z",
     )
     pypi.serve_recorded({"tensorflow-metal": metal})
-    assert run(["update", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--dir", str(project)]) == 0
     out = capsys.readouterr().out
     assert (
         "not in envgen's catalog (inferred, never applied): tensorflow 2.20.0 + tensorflow-metal 1.3.0"
@@ -181,12 +202,14 @@ def test_new_metal_release_is_shown_as_inferred_and_never_applied(
 
 def test_pypi_down_uses_the_cache_and_says_so(project, pypi, capsys, monkeypatch):
     pypi.serve_recorded()
-    assert run(["update", "--check", "--dir", str(project)]) == 1
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
     capsys.readouterr()
     for name in ("tensorflow-metal", "tensorflow-macos", "tensorflow"):
         pypi.routes[f"/pypi/{name}/json"] = [Reply(503)]
     monkeypatch.setattr("envgen.pypi.client.time.sleep", lambda seconds: None)
-    assert run(["update", "--check", "--refresh", "--dir", str(project)]) == 1
+    assert (
+        run(["update", "--latest", "--check", "--refresh", "--dir", str(project)]) == 1
+    )
     captured = capsys.readouterr()
     assert (
         "warning: PyPI did not answer for tensorflow-metal (HTTP 503 after 4 tries); using the answer cached"
@@ -199,7 +222,7 @@ def test_malformed_answer_is_one_error_line_and_changes_nothing(project, pypi, c
     pypi.serve_recorded()
     pypi.serve_json("tensorflow-macos", b"<html>maintenance</html>")
     before = _snapshot(project)
-    assert run(["update", "--apply", "--dir", str(project)]) == 3
+    assert run(["update", "--latest", "--apply", "--dir", str(project)]) == 3
     err = capsys.readouterr().err
     assert (
         err.count("\n") == 1
@@ -221,7 +244,7 @@ def test_check_and_apply_together_are_refused(project, capsys):
 @pytest.mark.network
 def test_live_pypi_offers_a_tf26_project_a_newer_pair(project, capsys, monkeypatch):
     monkeypatch.delenv("ENVGEN_PYPI_URL", raising=False)
-    assert run(["update", "--check", "--dir", str(project)]) == 1
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
     assert "update available: tensorflow" in capsys.readouterr().out
 
 
@@ -236,12 +259,12 @@ def test_abi_checked_label_is_shown_beside_verified(project, pypi, capsys, monke
         lambda *a, **k: records(abi_record("1.2.0", "tensorflow", "2.18.0")),
     )
     pypi.serve_recorded()
-    assert run(["update", "--check", "--dir", str(project)]) == 1
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
     assert (
         "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9)  [verified, ABI-checked]"
         in capsys.readouterr().out
     )
-    assert run(["update", "--json", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--json", "--dir", str(project)]) == 0
     assert json.loads(capsys.readouterr().out)["proposal"]["abi"] == "checked"
 
 
@@ -266,9 +289,12 @@ def test_inferred_pair_with_a_failed_check_is_not_shown_and_verbose_says_why(
             )
         }
     )
-    assert run(["update", "--verbose", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--verbose", "--dir", str(project)]) == 0
     out = capsys.readouterr().out
-    assert "not in envgen's catalog" not in out and "tensorflow-metal 1.3.0" in out
+    assert (
+        "not in envgen's catalog (inferred" not in out
+        and "tensorflow-metal 1.3.0" in out
+    )
     assert (
         "    tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load: "
         f"Symbol not found (1 of 160): readable {LOG_MESSAGE}"
@@ -301,17 +327,20 @@ def test_abi_check_flag_checks_unrecorded_inferred_pairs_before_showing_them(
             )
         }
     )
-    assert run(["update", "--dir", str(project)]) == 0
+    assert run(["update", "--latest", "--dir", str(project)]) == 0
     assert (
         asked == []
         and "tensorflow-metal 1.3.0 (Python 3.9)  [inferred]" in capsys.readouterr().out
     )  # opt-in only
-    assert run(["update", "--abi-check", "--verbose", "--dir", str(project)]) == 0
+    assert (
+        run(["update", "--latest", "--abi-check", "--verbose", "--dir", str(project)])
+        == 0
+    )
     captured = capsys.readouterr()
     assert asked == [("1.3.0", "2.20.0")]
     assert "[1/1] tensorflow-metal 1.3.0 + tensorflow 2.20.0 (inferred)" in captured.err
     if missing:
-        assert "not in envgen's catalog" not in captured.out
+        assert "not in envgen's catalog (inferred" not in captured.out
         assert (
             "tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load"
             in captured.out
