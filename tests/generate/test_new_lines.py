@@ -66,10 +66,7 @@ def test_2_21_refuses_python_3_9_naming_tensorflow_as_the_limit(tmp_path, capsys
         tmp_path, capsys, "--tf", "2.21", "--no-metal", "--python", "3.9"
     )
     assert code == 2
-    assert (
-        "environment.python 3.9: tensorflow 2.21.0 has no macOS arm64 wheel for it"
-        in err
-    )
+    assert "--python 3.9: tensorflow 2.21.0 has no macOS arm64 wheel for it" in err
     assert "3.10, 3.11, 3.12, 3.13" in err
 
 
