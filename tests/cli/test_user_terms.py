@@ -269,7 +269,10 @@ def test_update_apply_without_lock_names_the_next_command(
     with FakePyPI() as fake:
         monkeypatch.setenv("ENVGEN_PYPI_URL", fake.url)
         fake.serve_recorded()
-        assert run(["update", "--apply", "--no-lock", "--dir", str(project)]) == 0
+        assert (
+            run(["update", "--latest", "--apply", "--no-lock", "--dir", str(project)])
+            == 0
+        )
     out = capsys.readouterr().out.splitlines()
     assert (
         out[-1] == f"next: envgen lock --dir {project} (--no-lock left the lock stale)"
