@@ -260,7 +260,7 @@ def why_caps(
     expected = pin_set_metal(line, python)
     if metal != expected:
         plugin = f"tensorflow-metal {metal}" if metal else "Metal off"
-        return f"{plugin} is not the pair its pin set was resolved for (tensorflow-metal {expected or 'none'})"
+        return f"{plugin} is not the line's pair (tensorflow-metal {expected or 'none'}), which the pin set was resolved for"
     if pinned_requirements(line, python, metal=metal) is None:
         return f"envgen has no pin set for TensorFlow {line.tf} on Python {python}"
     return ""
