@@ -16,45 +16,69 @@ from envgen.errors import CheckFailed
 
 
 class StepDisplay:
-    """Progress on stderr: one line per step; on a terminal the current step shows its elapsed time."""
+    """Progress on stderr: each step of the lock with its elapsed time.
+
+    On a terminal the current step counts its seconds in place; in a log each step is a line and its
+    end another (``took 1.2s``). A step running longer than ``SLOW`` seconds says what it waits for.
+    """
+
+    SLOW = 5.0
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
-        self.started = time.monotonic()
         self.current = ""
-        self.step_started = self.started
+        self.waits_for = ""
+        self.step_started = time.monotonic()
+        self.said_waiting = False
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
-        self._finish_line()
-        self.current = message
-        self.step_started = time.monotonic()
-        if self.tty:
-            sys.stderr.write(f"envgen lock: {message} …")
+        with self._lock:
+            self._finish_line()
+            self.current = str(message)
+            self.waits_for = getattr(message, "waits_for", "")
+            self.step_started = time.monotonic()
+            self.said_waiting = False
+            end = " …" if self.tty else "\n"
+            sys.stderr.write(f"envgen lock: {self.current}{end}")
             sys.stderr.flush()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._tick, daemon=True)
-                self._thread.start()
-        else:
-            sys.stderr.write(f"envgen lock: {message}\n")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
-            if self.current:
+            with self._lock:
+                if not self.current:
+                    continue
                 elapsed = time.monotonic() - self.step_started
-                sys.stderr.write(
-                    f"\r\033[Kenvgen lock: {self.current} … {elapsed:.0f}s"
-                )
+                slow = elapsed >= self.SLOW and self.waits_for
+                if self.tty:
+                    waiting = f" (waiting for {self.waits_for})" if slow else ""
+                    sys.stderr.write(
+                        f"\r\033[Kenvgen lock: {self.current} … {elapsed:.0f}s{waiting}"
+                    )
+                elif slow and not self.said_waiting:
+                    sys.stderr.write(
+                        f"envgen lock:   still running after {elapsed:.0f}s: waiting for {self.waits_for}\n"
+                    )
+                    self.said_waiting = True
                 sys.stderr.flush()
 
     def _finish_line(self) -> None:
-        if self.tty and self.current:
+        if self.current:
             elapsed = time.monotonic() - self.step_started
-            sys.stderr.write(f"\r\033[Kenvgen lock: {self.current} ({elapsed:.1f}s)\n")
+            if self.tty:
+                sys.stderr.write(
+                    f"\r\033[Kenvgen lock: {self.current} ({elapsed:.1f}s)\n"
+                )
+            else:
+                sys.stderr.write(f"envgen lock:   took {elapsed:.1f}s\n")
         self.current = ""
 
     def close(self) -> None:
@@ -62,7 +86,8 @@ class StepDisplay:
         if self._thread is not None:
             self._thread.join(timeout=1)
         if not self.quiet:
-            self._finish_line()
+            with self._lock:
+                self._finish_line()
         sys.stderr.flush()
 
 
@@ -75,6 +100,7 @@ def run_lock(
     pypi_index=None,
     force=False,
     quiet=False,
+    keep_mirror_urls=None,
 ):
     """Lock a project with a progress display; returns the LockResult."""
     from envgen.lock.run import LockRequest, lock_project
@@ -89,6 +115,7 @@ def run_lock(
                 channel,
                 pypi_index,
                 force,
+                keep_mirror_urls,
             ),
             progress=display,
         )
@@ -103,6 +130,11 @@ def describe(result) -> list[str]:
             "conda-lock.yml is up to date with envgen.toml and environment.yml: nothing to do (--force solves again)"
         ]
     lines = [f"fixed: {fix}" for fix in result.fixes]
+    if result.from_source:
+        lines.append(
+            "built from source on the Mac (pure Python, no wheel for the platform): "
+            + ", ".join(result.from_source)
+        )
     for platform, conda, pip in result.counts:
         lines.append(
             f"locked {platform}: {conda} conda + {pip} pip packages, every artifact sha256-pinned"
@@ -110,6 +142,21 @@ def describe(result) -> list[str]:
     lines.append(
         f"wrote {', '.join(result.files)} in {result.seconds:.1f}s (solver: {result.solver}); commit them"
     )
+    mirrors = [result.sources.get("envgen_channel"), None]
+    index = result.sources.get("envgen_pypi_index", "")
+    if index and index != "https://pypi.org/simple":
+        mirrors[1] = index
+    made_against = " and ".join(m for m in mirrors if m)
+    if made_against:
+        urls = result.sources.get("envgen_urls")
+        lines.append(
+            f"made against {made_against}: the lock names "
+            + (
+                "the mirror's URLs (--keep-mirror-urls)"
+                if urls == "mirror"
+                else "conda-forge's and PyPI's URLs"
+            )
+        )
     return lines
 
 
@@ -141,6 +188,8 @@ def lock_document(result) -> dict:
         ],
         "files": list(result.files),
         "seconds": round(result.seconds, 2),
+        "from_source": list(result.from_source),
+        "sources": dict(result.sources),
     }
 
 
@@ -167,6 +216,13 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         solver: options.Solver = "auto",
         channel: options.Channel = None,
         pypi_index: options.PypiIndex = None,
+        keep_mirror_urls: Annotated[
+            bool | None,
+            typer.Option(
+                "--keep-mirror-urls/--canonical-urls",
+                help="Keep --channel/--pypi-index URLs in the lock (default: conda-forge's and PyPI's for the same files; a re-lock keeps the last choice).",
+            ),
+        ] = None,
         check: Annotated[
             bool,
             typer.Option(
@@ -206,6 +262,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             pypi_index=pypi_index,
             force=force,
             quiet=quiet,
+            keep_mirror_urls=keep_mirror_urls,
         )
         out.document(lock_document(result))
         for line in describe(result):

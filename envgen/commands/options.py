@@ -55,7 +55,7 @@ Channel = Annotated[
     typer.Option(
         "--channel",
         metavar="URL",
-        help="Lock against this conda-forge mirror or file:// copy instead of conda-forge.",
+        help="Lock against this conda-forge mirror or file:// copy (default: what the lock was made against, else conda-forge; 'conda-forge' goes back).",
     ),
 ]
 PypiIndex = Annotated[

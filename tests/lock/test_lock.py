@@ -1,7 +1,9 @@
-"""`envgen lock` end to end, offline: real conda-lock, the rattler front end, the fixture channel and pip index.
+"""`envgen lock` end to end, offline: real conda-lock, the rattler front end, real uv, the fixture channel and pip index.
 
 Every lock here really runs conda-lock 4 (its Python API) with envgen's py-rattler conda front end
-against tests/fixtures/lock/channel and a PEP 503 index served on 127.0.0.1 (tests/support/lock_fixtures.py).
+against tests/fixtures/lock/channel for the conda side, and uv against a PEP 503 index served on
+127.0.0.1 for the pip side (tests/support/lock_fixtures.py). The index counts as a mirror of PyPI:
+a stand-in PyPI (``ENVGEN_PYPI_URL``) lists the same files at files.pythonhosted.org URLs.
 """
 
 from __future__ import annotations
@@ -24,22 +26,40 @@ from support.lock_fixtures import (
     PipIndex,
     closed_port,
     make_fixtures,
+    stand_in_base,
     write_index,
+    write_pypi_stand_in,
 )
 
 from envgen.cli import run
 from envgen.lock.checks import load_name_map
+from envgen.lock.condalock import CondaLockCall, choose_solver
+from envgen.lock.freshness import freshness
 from envgen.lock.name_mapping import MAPPING_PATH
-from envgen.lock.run import CondaLockCall, choose_solver, freshness
 
 PLATFORM = "osx-arm64"
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory):
-    served = PipIndex(write_index(tmp_path_factory.mktemp("pypi")))
-    yield served
+def served_indexes(tmp_path_factory):
+    root = write_index(tmp_path_factory.mktemp("pypi"))
+    served = PipIndex(root)
+    stand_in = PipIndex(write_pypi_stand_in(tmp_path_factory.mktemp("pypi-org"), root))
+    yield served, stand_in
     served.close()
+    stand_in.close()
+
+
+@pytest.fixture
+def index(served_indexes, monkeypatch):
+    served, stand_in = served_indexes
+    monkeypatch.setenv("ENVGEN_PYPI_URL", stand_in_base(stand_in))
+    return served
+
+
+def index_files(index: PipIndex) -> list[tuple[str, str]]:
+    """(file name, sha256) of every file the fixture index serves."""
+    return [(p.name, sha(p)) for p in (index.root / "files").iterdir()]
 
 
 def sha(path: Path) -> str:
@@ -235,7 +255,7 @@ def test_solver_choice(tmp_path, monkeypatch):
 def test_conda_lock_is_asked_for_the_plans_platforms_channel_and_shipped_mapping(
     tmp_path, index, monkeypatch
 ):
-    import envgen.lock.run
+    import envgen.lock.condalock
 
     project = new_project(tmp_path)
     calls: list[CondaLockCall] = []
@@ -243,9 +263,11 @@ def test_conda_lock_is_asked_for_the_plans_platforms_channel_and_shipped_mapping
     def fake(call: CondaLockCall) -> str:
         calls.append(call)
         derived = yaml.safe_load((call.workdir / "environment.yml").read_text())
+        # conda-lock sees the conda side only: its pip solver never runs (uv resolves the pip side)
+        assert all(isinstance(d, str) for d in derived["dependencies"])
         assert (
-            derived["pip-repositories"] == [index.url]
-            and derived["allow-pypi-requests"] is False
+            "pip-repositories" not in derived
+            and "python 3.9.*" in derived["dependencies"]
         )
         virtual = yaml.safe_load((call.workdir / "virtual-packages.yml").read_text())
         assert virtual == {
@@ -257,7 +279,7 @@ def test_conda_lock_is_asked_for_the_plans_platforms_channel_and_shipped_mapping
         }
         raise KeyboardInterrupt  # stop here: the arguments are what this test is about
 
-    monkeypatch.setattr(envgen.lock.run, "_conda_lock", fake)
+    monkeypatch.setattr(envgen.lock.condalock, "_conda_lock", fake)
     assert run(lock_args(project, index, "--solver", "rattler")) == 130
     [call] = calls
     assert (
@@ -293,7 +315,10 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "locked osx-arm64:" in out and "every artifact sha256-pinned" in out
-    assert "envgen lock: solving osx-arm64" in err  # progress goes to stderr
+    # progress goes to stderr, each phase with its elapsed time
+    assert "envgen lock: solving the conda side for osx-arm64" in err
+    assert "envgen lock: resolving the pip side for osx-arm64 with uv" in err
+    assert re.search(r"^envgen lock:   took \d+\.\ds$", err, re.MULTILINE)
 
     document = load(project)
     packages = by_name(document)
@@ -324,13 +349,33 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
         if p["manager"] == "pip" or "python" in (p.get("dependencies") or {})
     ]
     assert len(installed) == len(set(installed)), "no package twice"
-    assert all(
-        p["url"].startswith(CHANNEL_URL + "/")
-        for p in document["package"]
-        if p["manager"] == "conda"
-    )
+    # locked against mirrors, the lock names conda-forge's and PyPI's URLs for the same files
+    channel_repodata = json.loads((CHANNEL / PLATFORM / "repodata.json").read_text())
+    records = {
+        **channel_repodata["packages"],
+        **channel_repodata.get("packages.conda", {}),
+    }
+    for p in document["package"]:
+        if p["manager"] == "conda":
+            file = p["url"].rsplit("/", 1)[1]
+            assert p["url"] in (
+                f"https://conda.anaconda.org/conda-forge/{PLATFORM}/{file}",
+                f"https://conda.anaconda.org/conda-forge/noarch/{file}",
+            )
+            if "/osx-arm64/" in p["url"]:
+                assert p["hash"]["sha256"] == records[file]["sha256"]
+        else:
+            digest = p["hash"]["sha256"]
+            assert p["url"].startswith("https://files.pythonhosted.org/packages/")
+            assert p["url"].endswith(
+                "/" + next(f for f, d in index_files(index) if d == digest)
+            )
+    assert [c["url"] for c in document["metadata"]["channels"]] == ["conda-forge"]
 
     custom = document["metadata"]["custom_metadata"]
+    assert custom["envgen_channel"] == CHANNEL_URL
+    assert custom["envgen_pypi_index"] == index.url
+    assert custom["envgen_urls"] == "canonical"
     assert custom["envgen_toml_sha256"] == sha(project / "envgen.toml")
     assert custom["environment_yml_sha256"] == sha(project / "environment.yml")
     explicit = (project / "conda-osx-arm64.lock").read_text()
@@ -350,7 +395,8 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
     )
     assert all(
         re.fullmatch(
-            r"# pip [A-Za-z0-9_.\-]+ @ http://\S+\.whl#sha256=[0-9a-f]{64}", line
+            r"# pip [A-Za-z0-9_.\-]+ @ https://files\.pythonhosted\.org/\S+\.(whl|tar\.gz)#sha256=[0-9a-f]{64}",
+            line,
         )
         for line in pip_lines
     )
@@ -411,6 +457,11 @@ def test_freshness_check_noop_and_force(tmp_path, index, capsys):
     assert (project / "conda-lock.yml").stat().st_mtime_ns == mtime, (
         "an unchanged project is not solved again"
     )
+    # a plain `envgen lock` agrees with --check: the mirrors are recorded, nothing is re-solved
+    # against conda-forge
+    assert run(["lock", "--dir", str(project)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (project / "conda-lock.yml").stat().st_mtime_ns == mtime
 
     assert run(lock_args(project, index, "--force", "--quiet")) == 0
     out, err = capsys.readouterr()
@@ -451,15 +502,15 @@ def test_a_stale_environment_yml_is_refused_before_solving(tmp_path, index, caps
 def test_conda_version_short_of_a_pip_requirement_is_pinned_and_solved_again(
     tmp_path, index, capsys
 ):
-    # conda-forge's newest six is 1.16; tensorflow-macos 2.6 and tensorflow-metal 0.2 need six~=1.15.0
+    # the fixture channel's newest six is 1.16; tensorflow-macos 2.6 and tensorflow-metal 0.2 need six~=1.15.0
     project = new_project(tmp_path, conda=["six"])
     assert run(lock_args(project, index)) == 0
     out = capsys.readouterr().out
-    assert (
-        "fixed: " in out
-        and "need six>=1.15.0,<1.16.0" in out
-        and "pinned conda six" in out
-    )
+    # pip (the pin set's six==1.15.0, and tensorflow-macos's six~=1.15.0) needs another six than
+    # conda's newest: conda is pinned to what pip needs and both sides are solved again
+    assert re.search(
+        r"^fixed: .* needs six[=>]=1\.15\.0.*: pinned conda six ", out, re.M
+    ), out
     [six] = by_name(load(project))["six"]
     assert six["manager"] == "conda" and six["version"] == "1.15.0"
     assert "six" in load(project)["metadata"]["custom_metadata"]["envgen_conda_pins"]

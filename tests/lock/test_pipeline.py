@@ -8,7 +8,13 @@ import re
 
 import pytest
 import yaml
-from support.lock_fixtures import CHANNEL_URL, PipIndex, write_index
+from support.lock_fixtures import (
+    CHANNEL_URL,
+    PipIndex,
+    stand_in_base,
+    write_index,
+    write_pypi_stand_in,
+)
 from test_bootstrap import FakeMac
 
 from envgen.cli import run
@@ -16,29 +22,35 @@ from envgen.cli import run
 
 @pytest.fixture(scope="module")
 def locked_project(tmp_path_factory):
-    served = PipIndex(write_index(tmp_path_factory.mktemp("pypi")))
+    root = write_index(tmp_path_factory.mktemp("pypi"))
+    served = PipIndex(root)
+    stand_in = PipIndex(write_pypi_stand_in(tmp_path_factory.mktemp("pypi-org"), root))
     try:
         project = tmp_path_factory.mktemp("team") / "demo"
-        code = run(
-            [
-                "new",
-                "demo",
-                "--tf",
-                "2.6",
-                "--python",
-                "3.9",
-                "--dir",
-                str(project),
-                "--channel",
-                CHANNEL_URL,
-                "--pypi-index",
-                served.url,
-            ]
-        )
+        with pytest.MonkeyPatch.context() as patch:
+            # the fixture index counts as a mirror: the lock names PyPI's URLs for its files
+            patch.setenv("ENVGEN_PYPI_URL", stand_in_base(stand_in))
+            code = run(
+                [
+                    "new",
+                    "demo",
+                    "--tf",
+                    "2.6",
+                    "--python",
+                    "3.9",
+                    "--dir",
+                    str(project),
+                    "--channel",
+                    CHANNEL_URL,
+                    "--pypi-index",
+                    served.url,
+                ]
+            )
         assert code == 0
         yield project
     finally:
         served.close()
+        stand_in.close()
 
 
 def _pip_packages(project) -> dict[str, dict]:

@@ -74,3 +74,35 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+PYPI_FILES = "https://files.pythonhosted.org/packages"
+
+
+def write_pypi_stand_in(root: Path, index_root: Path) -> Path:
+    """PyPI as envgen's URL check sees it, for locks made against the fixture index (a "mirror").
+
+    The fixture index's simple pages, each file linked at a files.pythonhosted.org URL (same file
+    name, same sha256). The URL's path is made from the sha256 here (PyPI's own uses a blake2b
+    digest): the lock only copies it, nothing downloads it. Serve ``root`` with PipIndex and point
+    ``ENVGEN_PYPI_URL`` at its base (``url`` without ``/simple``).
+    """
+    import re
+
+    for page in sorted((index_root / "simple").glob("*/index.html")):
+        text = re.sub(
+            r'href="\.\./\.\./files/([^"#]+)#sha256=([0-9a-f]{64})"',
+            lambda m: (
+                f'href="{PYPI_FILES}/{m[2][:2]}/{m[2][2:4]}/{m[2][4:]}/{m[1]}#sha256={m[2]}"'
+            ),
+            page.read_text(),
+        )
+        target = root / "simple" / page.parent.name / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return root
+
+
+def stand_in_base(index: PipIndex) -> str:
+    """The base URL (ENVGEN_PYPI_URL) of a PipIndex serving a PyPI stand-in."""
+    return index.url.removesuffix("/simple")

@@ -1,0 +1,76 @@
+"""Whether a project's lock still matches its inputs: content hashes only, no solver.
+
+``envgen lock --check`` (and a plain ``envgen lock`` deciding there is nothing to do) reads
+conda-lock.yml's metadata and the explicit files' header lines; conda-lock is never imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from envgen.errors import SpecError
+from envgen.generate.spec import SPEC_FILE
+from envgen.lock.integrity import explicit_problems, read_lock
+from envgen.lock.write import LOCK_FILE
+
+ENV_FILE = "environment.yml"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Freshness:
+    fresh: bool
+    reasons: tuple[str, ...] = ()
+    recorded: dict = field(default_factory=dict)
+    platforms: tuple[str, ...] = ()
+
+
+def freshness(project_dir: Path) -> Freshness:
+    """Whether conda-lock.yml still matches envgen.toml and environment.yml, and its explicit files match it.
+
+    A conda-lock.yml that cannot be read as a lock (not UTF-8, not YAML, not a mapping) is not fresh,
+    with the reason; an explicit file that installs anything else than conda-lock.yml locks is not fresh,
+    naming the file and the package (:mod:`envgen.lock.integrity`).
+    """
+    project_dir = Path(project_dir)
+    if not project_dir.is_dir():
+        raise SpecError(
+            f"{project_dir} is not a directory",
+            "pass the project's directory with --dir, or run this inside it",
+        )
+    lock_path = project_dir / LOCK_FILE
+    if not lock_path.is_file():
+        if not (project_dir / SPEC_FILE).is_file():
+            raise SpecError(
+                f"{project_dir.resolve()} is not an envgen project (no {SPEC_FILE}, no {LOCK_FILE})",
+                "pass the project's directory with --dir, or create one with `envgen new NAME --tf 2.6`",
+            )
+        return Freshness(
+            False, (f"{LOCK_FILE} is missing: the project has not been locked",)
+        )
+    lock = read_lock(lock_path)
+    if lock.problem:
+        return Freshness(False, (lock.problem,))
+    metadata = lock.document["metadata"]
+    recorded = dict(metadata.get("custom_metadata") or {})
+    platforms = tuple(metadata.get("platforms") or ())
+    reasons = []
+    for key, name in (
+        ("envgen_toml_sha256", SPEC_FILE),
+        ("environment_yml_sha256", ENV_FILE),
+    ):
+        path = project_dir / name
+        if not path.is_file():
+            reasons.append(f"{name} is missing")
+        elif recorded.get(key) != sha256_of(path):
+            reasons.append(f"{name} changed since the lock was made")
+    reasons += explicit_problems(project_dir, lock, platforms, (SPEC_FILE, ENV_FILE))
+    return Freshness(not reasons, tuple(reasons), recorded, platforms)
