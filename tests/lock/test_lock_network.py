@@ -1,9 +1,10 @@
 """Every catalog line locks its pip side against real PyPI, for its default Python (network tests).
 
 Where a conda channel for the line exists here, the whole lock runs (`envgen new`): the real-record
-fixture for 2.7, 2.8 and 2.13–2.18, the hand-made channel for 2.6. For 2.5 and 2.9–2.12 no channel
-here can solve the conda side (the real records barely cover their era; see
-tests/fixtures/lock/real/README.md), so the pip side is resolved on its own, exactly as a lock would:
+fixture for 2.13–2.18, the hand-made channel for 2.6. For 2.5 and 2.7–2.12 no channel here gives a
+lockable conda side (the real records barely cover their era, and 2.7/2.8's solve needs an hdf5
+record without a sha256; see tests/fixtures/lock/real/README.md), so the pip side is resolved on its
+own, exactly as a lock would:
 conda's packages held at the versions the line's pin set records (locks/, resolved against PyPI).
 Either way: sdist-only dependencies (wrapt 1.12.1, termcolor 1.1.0, clang 5.0) resolve, a compiled
 package without an arm64 wheel would fail the lock, and a pure-Python sdist is named in the report.
@@ -30,9 +31,7 @@ pytestmark = pytest.mark.network
 REAL_URL = (FIXTURES / "real" / "channel").as_uri()
 CHANNELS = {
     "2.6": CHANNEL_URL,
-    **dict.fromkeys(
-        ("2.7", "2.8", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18"), REAL_URL
-    ),
+    **dict.fromkeys(("2.13", "2.14", "2.15", "2.16", "2.17", "2.18"), REAL_URL),
 }
 LINES = [line.tf for line in load_catalog().lines]
 PYPI_FILES = "https://files.pythonhosted.org/packages/"
