@@ -31,7 +31,11 @@ def packages() -> list[dict]:
 
 
 def test_the_example_lock_is_fresh_and_names_only_conda_forge_and_pypi():
-    assert freshness(EXAMPLE).fresh, freshness(EXAMPLE).reasons
+    state = freshness(EXAMPLE)
+    assert state.fresh, (
+        f"{'; '.join(state.reasons)}: re-lock it with `envgen lock --dir examples/mnist-metal` "
+        "(it reuses the recorded channel, ../shared/conda-forge-records/channel, and needs PyPI)"
+    )
     locked = packages()
     assert {p["manager"] for p in locked} == {"conda", "pip"}
     for package in locked:
