@@ -12,10 +12,14 @@ package without an arm64 wheel would fail the lock, and a pure-Python sdist is n
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
+from support.fakemac import FakeMac
 from support.lock_fixtures import CHANNEL_URL, FIXTURES
 
 from envgen.catalog.lines import load_catalog
@@ -108,4 +112,61 @@ def test_a_catalog_line_locks_its_pip_side_against_real_pypi(tf, tmp_path, capsy
     assert {"tensorflow", "tensorflow-macos"} & names
     assert not names & {"numpy", "h5py", "grpcio"}, (
         "compiled dependencies come from conda-forge"
+    )
+
+
+RECORDS = Path(__file__).resolve().parents[2].parent / "shared" / "conda-forge-records"
+
+
+@pytest.mark.skipif(
+    not (RECORDS / "channel").is_dir(),
+    reason=f"the real-record channel is not beside this checkout ({RECORDS})",
+)
+def test_a_2_18_project_locked_against_every_real_record_installs_on_the_stub_mac(
+    tmp_path, capsys
+):
+    """The issue's done-when: `envgen new demo --tf 2.18 --channel file://…/conda-forge-records/channel`."""
+    project = tmp_path / "demo"
+    channel = (RECORDS / "channel").as_uri()
+    assert (
+        run(
+            ["new", "demo", "--tf", "2.18", "--dir", str(project), "--channel", channel]
+        )
+        == 0
+    ), capsys.readouterr().err
+    locked = yaml.safe_load((project / "conda-lock.yml").read_text())["package"]
+    records = {}
+    for subdir in ("osx-arm64", "noarch"):
+        repodata = json.loads(
+            (RECORDS / "channel" / subdir / "repodata.json").read_text()
+        )
+        for key in ("packages", "packages.conda"):
+            records.update(
+                {f"{subdir}/{fn}": r for fn, r in (repodata.get(key) or {}).items()}
+            )
+    conda = [p for p in locked if p["manager"] == "conda"]
+    pip = [p for p in locked if p["manager"] == "pip"]
+    for package in conda:
+        record = records[
+            package["url"].removeprefix("https://conda.anaconda.org/conda-forge/")
+        ]
+        assert package["hash"]["sha256"] == record["sha256"]
+    # the pip sha256s, as PyPI's JSON API (not the simple index the lock read) lists each file
+    for package in pip:
+        assert package["url"].startswith(PYPI_FILES)
+        with urllib.request.urlopen(
+            f"https://pypi.org/pypi/{package['name']}/json", timeout=60
+        ) as answer:
+            releases = json.load(answer)["releases"][package["version"]]
+        listed = {f["filename"]: f["digests"]["sha256"] for f in releases}
+        filename = package["url"].rsplit("/", 1)[1]
+        assert listed[filename] == package["hash"]["sha256"], package["name"]
+    mac = FakeMac(tmp_path)
+    done = mac.run(project, "--allow-cpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = mac.calls()
+    assert "conda: create -y -n demo --file conda-osx-arm64.lock" in calls
+    assert any(
+        c.startswith("python: -m pip install --no-deps --require-hashes -r ")
+        for c in calls
     )
