@@ -216,13 +216,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         solver: options.Solver = "auto",
         channel: options.Channel = None,
         pypi_index: options.PypiIndex = None,
-        keep_mirror_urls: Annotated[
-            bool | None,
-            typer.Option(
-                "--keep-mirror-urls/--canonical-urls",
-                help="Keep --channel/--pypi-index URLs in the lock (default: conda-forge's and PyPI's for the same files; a re-lock keeps the last choice).",
-            ),
-        ] = None,
+        keep_mirror_urls: options.KeepMirrorUrls = None,
         check: Annotated[
             bool,
             typer.Option(

@@ -92,6 +92,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         no_lock: options.NoLock = False,
         channel: options.Channel = None,
         pypi_index: options.PypiIndex = None,
+        keep_mirror_urls: options.KeepMirrorUrls = None,
         solver: options.Solver = "auto",
         as_json: options.Json = False,
         quiet: options.Quiet = False,
@@ -139,6 +140,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "lock",
                 *(["--channel", channel] if channel else []),
                 *(["--pypi-index", pypi_index] if pypi_index else []),
+                *(["--keep-mirror-urls"] if keep_mirror_urls else []),
             ]
         )
         enter = f"cd {shlex.quote(str(target))}"
@@ -153,6 +155,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 channel=channel,
                 pypi_index=pypi_index,
                 quiet=quiet,
+                keep_mirror_urls=keep_mirror_urls,
             )
         except EnvgenError as error:
             raise type(error)(

@@ -82,3 +82,10 @@ Offline = Annotated[
     bool,
     typer.Option("--offline", help="Answer from the cached PyPI answers only."),
 ]
+KeepMirrorUrls = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-mirror-urls/--canonical-urls",
+        help="Keep --channel/--pypi-index URLs in the lock (default: conda-forge's and PyPI's for the same files; a re-lock keeps the last choice).",
+    ),
+]

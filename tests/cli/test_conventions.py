@@ -179,6 +179,7 @@ def _lock(where: Path, request) -> list[str]:
         CHANNEL_URL,
         "--pypi-index",
         index.url,
+        "--keep-mirror-urls",  # the fixture index is no mirror of PyPI
     ]
 
 

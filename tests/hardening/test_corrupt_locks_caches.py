@@ -243,7 +243,16 @@ def real_lock(tmp_path_factory):
         from envgen.cli import run
 
         args = ["new", "demo", "--tf", "2.6", "--python", "3.9", "--dir", str(project)]
-        code = run([*args, "--channel", CHANNEL_URL, "--pypi-index", served.url])
+        code = run(
+            [
+                *args,
+                "--channel",
+                CHANNEL_URL,
+                "--pypi-index",
+                served.url,
+                "--keep-mirror-urls",
+            ]
+        )
         assert code == 0
         yield project, served
     finally:
