@@ -356,6 +356,7 @@ def test_lock_force_repairs_an_unreadable_conda_lock_yml(
         CHANNEL_URL,
         "--pypi-index",
         served.url,
+        "--keep-mirror-urls",
     )
     assert code == 0, err
     code, _, err = cli(capsys, "lock", "--check", "--dir", copy)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import yaml
+from support.fakemac import FakeMac
 from support.lock_fixtures import (
     CHANNEL_URL,
     PipIndex,
@@ -15,7 +16,6 @@ from support.lock_fixtures import (
     write_index,
     write_pypi_stand_in,
 )
-from test_bootstrap import FakeMac
 
 from envgen.cli import run
 
