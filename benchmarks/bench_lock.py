@@ -87,7 +87,7 @@ def bench_line(
     from envgen.lock.name_mapping import MAPPING_PATH
 
     envgen = [sys.executable, "-m", "envgen"]
-    project = work / f"tf{tf}"
+    project = work / f"tf{tf.replace('.', '-')}"
     subprocess.run(
         [*envgen, "new", project.name, "--tf", tf, "--dir", str(project), "--no-lock"],
         env=env,

@@ -78,7 +78,8 @@ def test_a_catalog_line_locks_its_pip_side_against_real_pypi(tf, tmp_path, capsy
     else:
         catalog = load_catalog()
         line = next(entry for entry in catalog.lines if entry.tf == tf)
-        plan = make_plan(ProjectSpec(name="live", tensorflow=tf), catalog)
+        spec = ProjectSpec(name="live", tensorflow=tf, metal=bool(line.metal))
+        plan = make_plan(spec, catalog)
         pin_set = (locks_dir() / pin_set_name(tf, plan.python)).read_text()
         held = (
             *conda_versions(pin_set),
