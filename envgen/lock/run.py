@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envgen.errors import GenerateError, SpecError
+from envgen.errors import EnvironmentProblem, GenerateError, SpecError
 from envgen.generate.spec import SPEC_FILE
-from envgen.lock.canonical import Sources, choose_sources
+from envgen.lock.canonical import Sources, choose_sources, is_pypi
 from envgen.lock.freshness import ENV_FILE, Freshness, freshness, sha256_of
 from envgen.lock.progress import Progress, Step
 from envgen.lock.write import LOCK_FILE, explicit_name
@@ -173,9 +173,12 @@ def lock_project(
             )
         workdir = Path(tempfile.mkdtemp(prefix="envgen-lock-"))
         try:
-            solved = _solve(
-                project_dir, plan, platforms, sources, request, workdir, progress
-            )
+            try:
+                solved = _solve(
+                    project_dir, plan, platforms, sources, request, workdir, progress
+                )
+            except EnvironmentProblem as error:
+                raise _recorded_source_unreachable(error, request, sources) from None
             progress(Step("writing the lock"))
             files = _write(project_dir, solved.lockfile_bytes)
         finally:
@@ -190,6 +193,26 @@ def lock_project(
         time.monotonic() - started,
         solved.from_source,
         sources.metadata(),
+    )
+
+
+def _recorded_source_unreachable(
+    error: EnvironmentProblem, request: LockRequest, sources: Sources
+) -> EnvironmentProblem:
+    """An unreachable channel or index the last lock recorded (not asked for now) says how to switch."""
+    recorded = (
+        request.channel is None and sources.channel and "conda channel" in error.message
+    ) or (
+        request.pypi_index is None
+        and not is_pypi(sources.index)
+        and "pip index" in error.message
+    )
+    if not recorded or "could not reach" not in error.message:
+        return error
+    return EnvironmentProblem(
+        f"{error.message}; this project was last locked against it",
+        "lock against conda-forge and PyPI with --channel conda-forge --pypi-index https://pypi.org/simple, "
+        "or against another mirror with --channel URL / --pypi-index URL",
     )
 
 

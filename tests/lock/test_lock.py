@@ -728,3 +728,22 @@ def test_pip_side_against_real_pypi(tmp_path, capsys):
     assert packages["tensorflow-metal"][0]["url"].endswith(".whl")
     assert [p["manager"] for p in packages["numpy"]] == ["conda"]
     assert all(p["hash"].get("sha256") for p in load(target)["package"])
+
+
+def test_a_vanished_recorded_mirror_says_how_to_switch(tmp_path, index, capsys):
+    import shutil
+
+    channel = tmp_path / "mirror"
+    shutil.copytree(CHANNEL, channel)
+    project = new_project(tmp_path)
+    argv = ["lock", "--dir", str(project), "--pypi-index", index.url]
+    assert run([*argv, "--channel", channel.as_uri()]) == 0
+    shutil.rmtree(channel)
+    spec = project / "envgen.toml"
+    spec.write_text(spec.read_text() + "\n# changed\n")
+    capsys.readouterr()
+    # a plain lock uses the recorded mirror, never conda-forge behind the user's back
+    assert run(["lock", "--dir", str(project)]) == 3
+    line = one_line_error(capsys.readouterr().err)
+    assert channel.as_uri() in line and "last locked against it" in line
+    assert "--channel conda-forge" in line
