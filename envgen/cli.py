@@ -35,6 +35,7 @@ from envgen.errors import (
     from_os_error,
     printable,
 )
+from envgen.names import cache_dir
 
 COMMANDS = (
     "new",
@@ -158,11 +159,7 @@ def _crash_log(error: BaseException, argv: Sequence[str]) -> str:
         f"envgen {__version__}, python {sys.version.split()[0]}, argv: {list(argv)!r}\n"
         + "".join(traceback.format_exception(type(error), error, error.__traceback__))
     )
-    cache = os.environ.get("ENVGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME")
-        or os.path.join(os.path.expanduser("~"), ".cache"),
-        "envgen",
-    )
+    cache = str(cache_dir())
     for directory in (cache, tempfile.gettempdir()):
         try:
             os.makedirs(directory, exist_ok=True)

@@ -5,6 +5,30 @@ A flat module of constants and small functions; it imports nothing from envgen.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# The files of a generated project that more than one package reads or writes.
+SPEC_FILE = "envgen.toml"
+ENV_FILE = "environment.yml"
+LOCK_FILE = "conda-lock.yml"
+
+
+def explicit_lock_name(platform: str) -> str:
+    """The explicit lock file bootstrap.sh installs on ``platform``: ``conda-<platform>.lock``."""
+    return f"conda-{platform}.lock"
+
+
+def cache_dir() -> Path:
+    """envgen's cache: ``$ENVGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/envgen``, else ``~/.cache/envgen``."""
+    if os.environ.get("ENVGEN_CACHE_DIR"):
+        return Path(os.environ["ENVGEN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return Path(base) / "envgen"
+
+
 # The conda platforms a project can be locked for, and the one that gets the Metal plugin.
 METAL_PLATFORM = "osx-arm64"
 PLATFORMS = ("osx-arm64", "osx-64", "linux-64")

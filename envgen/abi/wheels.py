@@ -1,7 +1,7 @@
 """The macOS arm64 wheels behind an ABI check: found through the PyPI client, downloaded once and
 verified by sha256, and read member by member.
 
-Cache layout under envgen's cache dir (``$ENVGEN_CACHE_DIR``, see ``pypi.default_cache_dir``):
+Cache layout under envgen's cache dir (``$ENVGEN_CACHE_DIR``, see ``names.cache_dir``):
 
 - ``wheels/<file name>``: a downloaded wheel (one above ``KEEP_WHEEL_BYTES`` is deleted once the
   libraries a check needed were read out of it; it is downloaded again only if another member is
@@ -35,7 +35,8 @@ from packaging.utils import canonicalize_name
 from envgen import __version__
 from envgen.abi.machoslice import SparseImage, extract
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.pypi.client import DistFile, Release, Repository, default_cache_dir
+from envgen.names import cache_dir
+from envgen.pypi.client import DistFile, Release, Repository
 
 KEEP_WHEEL_BYTES = 32 * 1024 * 1024
 MACHO_SUFFIXES = (".so", ".dylib")
@@ -69,7 +70,7 @@ class WheelStore:
     _cached: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.root = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        self.root = Path(self.cache_dir) if self.cache_dir else cache_dir()
 
     @property
     def stats(self) -> Stats:

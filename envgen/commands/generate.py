@@ -89,7 +89,7 @@ def apply_spec_edit(
     """
     from envgen.atomic import atomic_write
     from envgen.errors import EnvgenError
-    from envgen.generate.spec import SPEC_FILE
+    from envgen.names import SPEC_FILE
 
     path = Path(project_dir) / SPEC_FILE
     if new_text != old_text:

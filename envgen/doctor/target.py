@@ -22,10 +22,10 @@ from envgen.catalog.lines import Catalog
 from envgen.doctor.rules import ProjectFacts, parse_lock
 from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EnvgenError
 from envgen.generate.plan import PREFIX_DIR, make_plan
-from envgen.generate.spec import SPEC_FILE, load_spec
+from envgen.generate.spec import load_spec
+from envgen.names import LOCK_FILE, SPEC_FILE
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
-LOCK_FILE = "conda-lock.yml"
 DEFAULT_TIMEOUT = 120.0
 PROBE_MARGIN = 2.0  # of the --timeout budget, left for the probe's start-up and answer around its TensorFlow stage
 # Where conda installers put their root; a named env lives in <root>/envs/<name>.

@@ -18,7 +18,8 @@ from tomlkit.exceptions import TOMLKitError
 from envgen.catalog.lines import load_catalog
 from envgen.errors import EnvgenError, SpecError
 from envgen.generate.plan import make_plan
-from envgen.generate.spec import SPEC_FILE, load_spec, parse_spec
+from envgen.generate.spec import load_spec, parse_spec
+from envgen.names import SPEC_FILE
 
 MANAGERS = ("conda", "pip")
 _CONDA_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -14,7 +14,8 @@ from envgen.catalog.lines import load_catalog
 from envgen.errors import GenerateError
 from envgen.generate.plan import TOML_TERMS, Plan, Terms, make_plan
 from envgen.generate.render import RenderedFile, is_unedited, render_files
-from envgen.generate.spec import SPEC_FILE, ProjectSpec, load_spec, validate_spec
+from envgen.generate.spec import ProjectSpec, load_spec, validate_spec
+from envgen.names import SPEC_FILE
 
 
 @dataclass(frozen=True)

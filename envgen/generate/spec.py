@@ -19,8 +19,8 @@ from packaging.utils import canonicalize_name
 from envgen.catalog.lines import KNOWN_PLATFORMS
 from envgen.errors import SpecError
 from envgen.generate.escape import unsafe_character
+from envgen.names import SPEC_FILE
 
-SPEC_FILE = "envgen.toml"
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")  # always fullmatch
 LOCATIONS = ("named", "prefix")
 ALLOWED_CHANNELS = ("conda-forge",)

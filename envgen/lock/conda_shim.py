@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from envgen.names import cache_dir
+
 VERSION = "envgen-rattler-shim 1"
 UNSATISFIABLE = "UnsatisfiableError"
 UNREACHABLE = "ChannelUnreachable"
@@ -101,15 +103,6 @@ def _virtual_records(channel: str, platform: str) -> list[dict] | None:
     return records if found else None
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("ENVGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME")
-        or os.path.join(os.path.expanduser("~"), ".cache"),
-        "envgen",
-    )
-    return Path(base) / "rattler"
-
-
 def _fetch_action(record) -> dict:
     """conda's dry-run FETCH entry for one solved record (its repodata fields plus fn, url, channel)."""
     entry = json.loads(record.to_json())
@@ -146,7 +139,7 @@ def solve(channels: list[str], specs: list[str], platform: str) -> dict:
                     BuildString(r.get("build") or r.get("build_string") or "0"),
                 )
             )
-    gateway = rattler.Gateway(cache_dir=_cache_dir())
+    gateway = rattler.Gateway(cache_dir=cache_dir() / "rattler")
     solved = asyncio.run(
         rattler.solve(
             sources=[Channel(c) for c in real],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,9 +23,9 @@ from typing import Any
 import yaml
 
 from envgen.errors import EnvgenError, EnvironmentProblem, SpecError
+from envgen.names import ENV_FILE, cache_dir
 
 SOLVERS = ("auto", "micromamba", "mamba", "conda", "rattler")
-ENV_FILE = "environment.yml"
 OFFLINE_HINT = (
     "offline or behind a firewall? lock against local copies: envgen lock --channel file:///path/to/conda-forge-copy "
     "--pypi-index http://127.0.0.1:PORT/simple (any PEP 503 simple index)"
@@ -225,7 +224,7 @@ def summarize_conflict(message: str, requested: list[str]) -> str:
 
 def log_failure(output: str, error: BaseException) -> Path:
     """Write a failure's full output and traceback to envgen's cache; returns the log's path."""
-    base = Path(os.environ.get("ENVGEN_CACHE_DIR") or Path.home() / ".cache" / "envgen")
+    base = cache_dir()
     base.mkdir(parents=True, exist_ok=True)
     path = base / "lock-failure.log"
     path.write_text(

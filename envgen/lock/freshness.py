@@ -13,11 +13,9 @@ from pathlib import Path
 import yaml
 
 from envgen.errors import SpecError
-from envgen.generate.spec import SPEC_FILE
 from envgen.lock.integrity import explicit_problems, read_lock
-from envgen.lock.write import LOCK_FILE
+from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
 
-ENV_FILE = "environment.yml"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

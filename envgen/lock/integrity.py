@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envgen.names import EXPLICIT_NOTICE
+from envgen.names import EXPLICIT_NOTICE, LOCK_FILE, explicit_lock_name
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PIP_LINE = re.compile(
@@ -25,9 +25,6 @@ _PIP_LINE = re.compile(
 _CONDA_LINE = re.compile(r"(?P<url>[^\s#]+)#(?P<sha>[0-9a-f]{64})")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s#]+")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-
-
-LOCK_FILE_NAME = "conda-lock.yml"
 
 
 class LockIntegrityError(ValueError):
@@ -158,7 +155,7 @@ def check_explicit(
         ]
     if have_header != want_header:
         problems.append(
-            f"{filename} does not match {LOCK_FILE_NAME} (its header differs from the one envgen lock writes)"
+            f"{filename} does not match {LOCK_FILE} (its header differs from the one envgen lock writes)"
         )
     offset = have_header.count("\n") + 1
     want = want_body.split("\n")
@@ -174,22 +171,20 @@ def check_explicit(
             ("conda package", "pip package")
         ):
             problems.append(
-                f"{filename} line {number}: {label} has another URL or sha256 than {LOCK_FILE_NAME} locks"
+                f"{filename} line {number}: {label} has another URL or sha256 than {LOCK_FILE} locks"
             )
             missing_labels.discard(label)
         else:
-            problems.append(
-                f"{filename} line {number}: {label} is not in {LOCK_FILE_NAME}"
-            )
+            problems.append(f"{filename} line {number}: {label} is not in {LOCK_FILE}")
     for line in missing:
         label = _line_label(line)
         if label in missing_labels:
-            problems.append(f"{filename} lacks the {label} that {LOCK_FILE_NAME} locks")
+            problems.append(f"{filename} lacks the {label} that {LOCK_FILE} locks")
     if (
         not problems
     ):  # the same lines in another order, twice, or without the final newline
         problems.append(
-            f"{filename} holds {LOCK_FILE_NAME}'s lines in another order or layout"
+            f"{filename} holds {LOCK_FILE}'s lines in another order or layout"
         )
     return problems
 
@@ -268,7 +263,7 @@ def explicit_problems(
     )
     problems = []
     for platform in platforms:
-        name = explicit_file_name(platform)
+        name = explicit_lock_name(platform)
         path = Path(project_dir) / name
         if not path.is_file():
             problems.append(f"{name} is missing")
@@ -285,8 +280,3 @@ def explicit_problems(
                 f"conda-lock.yml cannot be rendered for {platform}: {error}"
             )
     return problems
-
-
-def explicit_file_name(platform: str) -> str:
-    """The explicit lock file of a platform."""
-    return f"conda-{platform}.lock"

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envgen.errors import EnvironmentProblem, GenerateError, SpecError
-from envgen.generate.spec import SPEC_FILE
 from envgen.lock.canonical import Sources, choose_sources, is_pypi
-from envgen.lock.freshness import ENV_FILE, Freshness, freshness, sha256_of
+from envgen.lock.freshness import Freshness, freshness, sha256_of
 from envgen.lock.progress import Progress, Step
-from envgen.lock.write import LOCK_FILE, explicit_name
+from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE, explicit_lock_name
 
-__all__ = ["ENV_FILE", "LOCK_FILE", "Freshness", "explicit_name", "freshness"]
+__all__ = ["ENV_FILE", "LOCK_FILE", "Freshness", "explicit_lock_name", "freshness"]
 
 MAX_FIX_ROUNDS = 3
 

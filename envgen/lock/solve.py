@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 
 from envgen.errors import CheckFailed, EnvgenError, EnvironmentProblem, SpecError
-from envgen.generate.spec import SPEC_FILE
 from envgen.lock import canonical
 from envgen.lock.canonical import Sources
 from envgen.lock.checks import (
@@ -33,7 +32,7 @@ from envgen.lock.condalock import (
     virtual_packages_yaml,
 )
 from envgen.lock.engines import CondaJob, conda_engine, pip_resolver
-from envgen.lock.freshness import ENV_FILE, sha256_of
+from envgen.lock.freshness import sha256_of
 from envgen.lock.integrity import read_lock
 from envgen.lock.name_mapping import MAPPING_PATH
 from envgen.lock.pipside import (
@@ -46,7 +45,8 @@ from envgen.lock.pipside import (
     PipUnsolvable,
 )
 from envgen.lock.progress import Step
-from envgen.lock.write import LOCK_FILE, PipEntry, assemble, lock_bytes, lockfile_model
+from envgen.lock.write import PipEntry, assemble, lock_bytes, lockfile_model
+from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SOLVE_HINT = "relax the conflicting pins in envgen.toml [packages] (or pick another TensorFlow line), then envgen generate && envgen lock"

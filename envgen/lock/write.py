@@ -23,15 +23,11 @@ from typing import Any
 import yaml
 
 from envgen.atomic import commit_files, pending
+from envgen.names import LOCK_FILE, explicit_lock_name
 
-LOCK_FILE = "conda-lock.yml"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # custom_metadata keys naming what the lock was made against (a later `envgen lock` reuses them)
 SOURCE_KEYS = ("envgen_channel", "envgen_pypi_index", "envgen_urls")
-
-
-def explicit_name(platform: str) -> str:
-    return f"conda-{platform}.lock"
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,8 @@ def write_lock(
     platforms = tuple(document.get("metadata", {}).get("platforms") or ())
     try:
         rendered = {
-            explicit_name(p): render_explicit(document, p, header) for p in platforms
+            explicit_lock_name(p): render_explicit(document, p, header)
+            for p in platforms
         }
     except LockIntegrityError as error:
         raise CheckFailed(

@@ -39,6 +39,7 @@ from packaging.version import InvalidVersion, Version
 from envgen import __version__
 from envgen.atomic import atomic_write
 from envgen.errors import EnvironmentProblem
+from envgen.names import cache_dir
 
 DEFAULT_BASE_URL = "https://pypi.org"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -463,14 +464,6 @@ def _normal(version: str) -> str:
 # ------------------------------------------------------------------------------------ HTTP cache
 
 
-def default_cache_dir() -> Path:
-    """``$ENVGEN_CACHE_DIR``, else ``~/.cache/envgen`` (``$XDG_CACHE_HOME/envgen`` when set)."""
-    if os.environ.get("ENVGEN_CACHE_DIR"):
-        return Path(os.environ["ENVGEN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "envgen"
-
-
 @dataclass(frozen=True)
 class _Cached:
     body: bytes
@@ -591,7 +584,7 @@ class PyPIClient:
         if self.api not in ("json", "simple"):
             raise ValueError(f"api must be 'json' or 'simple', not {self.api!r}")
         self.cache = HttpCache(
-            (Path(self.cache_dir) if self.cache_dir else default_cache_dir()) / "http"
+            (Path(self.cache_dir) if self.cache_dir else cache_dir()) / "http"
         )
 
     def url_for(self, name: str) -> str:

@@ -816,7 +816,8 @@ def preview_changes(project_dir: Path, report: UpdateReport) -> Preview:
     from envgen.catalog.lines import load_catalog
     from envgen.generate.plan import make_plan
     from envgen.generate.render import render_files
-    from envgen.generate.spec import SPEC_FILE, parse_spec, set_spec_values
+    from envgen.generate.spec import parse_spec, set_spec_values
+    from envgen.names import SPEC_FILE
 
     project_dir = Path(project_dir)
     text = (project_dir / SPEC_FILE).read_text(encoding="utf-8")
@@ -859,7 +860,7 @@ def apply_update(
     """
     from envgen.atomic import atomic_write
     from envgen.generate.project import generate_project
-    from envgen.generate.spec import SPEC_FILE
+    from envgen.names import SPEC_FILE
 
     if report.proposal is None:
         raise CheckFailed(
