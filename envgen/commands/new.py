@@ -13,9 +13,10 @@ from envgen.commands.conventions import Output, command
 from envgen.commands.generate import caps_note
 from envgen.commands.lock import describe, lock_document, run_lock
 from envgen.errors import EnvgenError
-from envgen.generate.plan import METAL_PLATFORM, Terms
+from envgen.generate.plan import Terms
 from envgen.generate.project import create_project
 from envgen.generate.spec import ProjectSpec, validate_name
+from envgen.names import METAL_PLATFORM
 
 # `envgen new` is driven by flags, so its refusals name the flags, not envgen.toml's keys.
 FLAG_TERMS = Terms(

@@ -21,8 +21,8 @@ from envgen.catalog.pinsets import (
 )
 from envgen.errors import CatalogError, SpecError
 from envgen.generate.spec import ProjectSpec
+from envgen.names import METAL_PLATFORM
 
-METAL_PLATFORM = "osx-arm64"
 PREFIX_DIR = ".conda-env"
 JUPYTER_CONDA = ("ipykernel", "jupyterlab")
 # The selector conda-lock understands for each platform (conda-build's preprocessing selectors).
@@ -110,14 +110,9 @@ class Plan:
             if not p.platforms or platform in p.platforms
         )
 
-    def tf_requirement_for(self, platform: str) -> str:
-        """The TensorFlow wheel a platform installs (the Apple package on osx-arm64 up to 2.16)."""
-        package = pairs.tf_package(self.line, self.tf_version, platform)
-        return f"{package}=={self.tf_version}"
-
     def virtual_packages(self, platform: str) -> dict[str, str]:
         """The virtual packages a real machine of this platform presents to the solver."""
-        if platform == "osx-arm64":
+        if platform == METAL_PLATFORM:
             return {"__osx": self.min_macos, "__unix": "0", "__archspec": "1=m1"}
         if platform == "osx-64":
             return {"__osx": self.min_macos, "__unix": "0", "__archspec": "1=x86_64"}
@@ -219,8 +214,8 @@ def _pip_requirements(
     platforms = spec.platforms
     exact = _pinned_closure(spec, line, tf_version, metal, python)
     if exact is not None:
-        requirements, pin_set = exact
-        return tuple(PipRequirement(r) for r in requirements), pin_set
+        pinned, pin_set = exact
+        return tuple(PipRequirement(r) for r in pinned), pin_set
     requirements: list[PipRequirement] = []
     if len(platforms) == 1 or all(p == METAL_PLATFORM for p in platforms):
         only = platforms[0]

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import tomli
 from packaging.requirements import InvalidRequirement, Requirement
@@ -19,7 +20,7 @@ from packaging.utils import canonicalize_name
 from envgen.catalog.lines import KNOWN_PLATFORMS
 from envgen.errors import SpecError
 from envgen.generate.escape import unsafe_character
-from envgen.names import SPEC_FILE
+from envgen.names import METAL_PLATFORM, SPEC_FILE
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")  # always fullmatch
 LOCATIONS = ("named", "prefix")
@@ -63,7 +64,7 @@ class ProjectSpec:
     conda_packages: tuple[str, ...] = ()
     pip_packages: tuple[str, ...] = ()
     jupyter: bool = False
-    platforms: tuple[str, ...] = ("osx-arm64",)
+    platforms: tuple[str, ...] = (METAL_PLATFORM,)
     channels: tuple[str, ...] = ("conda-forge",)
     location: str = "named"
 
@@ -81,9 +82,10 @@ def _expect(
 
 def _string_list(value: object, key: str, example: str) -> tuple[str, ...]:
     _expect(value, list, key, example)
-    for item in value:  # type: ignore[union-attr]
+    items = cast("list[str]", value)  # _expect raised for anything else
+    for item in items:
         _expect(item, str, key, example)
-    return tuple(value)  # type: ignore[arg-type]
+    return tuple(items)
 
 
 def validate_name(name: str, key: str = "project.name") -> str:
@@ -329,7 +331,7 @@ def parse_spec(text: str) -> ProjectSpec:
         _validate_python(python)
     platforms = _validate_platforms(
         _string_list(
-            environment.get("platforms", ["osx-arm64"]),
+            environment.get("platforms", [METAL_PLATFORM]),
             "environment.platforms",
             'platforms = ["osx-arm64"]',
         )

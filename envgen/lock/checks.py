@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from envgen.pypi.client import parse_wheel_tags
 
 CONDA_FORGE = "https://conda.anaconda.org/conda-forge"
-TF_PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-cpu")
+TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-macos", "tensorflow-cpu")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def load_name_map(path: Path) -> NameMap:
 
 
 @dataclass(frozen=True)
-class Pin:
+class FixPin:
     """A requirement to add to the solve: conda ``name version`` (conda syntax) or pip ``name==version``."""
 
     manager: str  # "conda" | "pip"
@@ -76,12 +76,12 @@ class Pin:
 
 
 @dataclass(frozen=True)
-class Finding:
+class LockProblem:
     rule: str
     platform: str
     message: str
     packages: tuple[str, ...]
-    fix: Pin | None = None
+    fix: FixPin | None = None
 
 
 def _packages(lock: dict, platform: str, manager: str) -> list[dict]:
@@ -186,7 +186,7 @@ def join_version_specs(specs) -> str:
 
 def _pip_requirements_on(lock: dict, platform: str, name: str) -> list[tuple[str, str]]:
     """(requiring pip package, constraint) for every locked pip package that requires ``name``."""
-    found = []
+    found: list[tuple[str, str]] = []
     for pip in _packages(lock, platform, "pip"):
         for dependency, constraint in (pip.get("dependencies") or {}).items():
             if (
@@ -199,7 +199,7 @@ def _pip_requirements_on(lock: dict, platform: str, name: str) -> list[tuple[str
 
 def check_duplicates(
     lock: dict, names: NameMap, root: tuple[str, ...] = ()
-) -> list[Finding]:
+) -> list[LockProblem]:
     """A package installed by both conda and pip (fix when conda's version would do: pin pip to it)."""
     findings = []
     for platform in _platforms(lock):
@@ -215,13 +215,13 @@ def check_duplicates(
             ]
             fix = None
             if all(satisfies(other["version"], c) for _, c in requirements):
-                fix = Pin(
+                fix = FixPin(
                     "pip",
                     name,
                     f"=={other['version']}",
                     f"conda's {other['version']} meets every pip requirement on it",
                 )
-            findings.append(Finding("duplicate", platform, message, (name,), fix))
+            findings.append(LockProblem("duplicate", platform, message, (name,), fix))
     return findings
 
 
@@ -229,7 +229,7 @@ def _root_constraints(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
     """(name, constraint) of the environment's own pip requirements (PEP 508; markers ignored)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    found = []
+    found: list[tuple[str, str]] = []
     for text in requirements:
         try:
             requirement = Requirement(text)
@@ -243,7 +243,7 @@ def _root_constraints(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def check_pip_requirements(
     lock: dict, names: NameMap, root: tuple[str, ...] = ()
-) -> list[Finding]:
+) -> list[LockProblem]:
     """A pip requirement (of a pip package, or of environment.yml itself: ``root``) that the
     conda-provided version does not meet. Fix: pin conda to the requirement."""
     findings = []
@@ -274,18 +274,18 @@ def check_pip_requirements(
             )
             version = join_version_specs(conda_version_spec(c) for c in by_constraint)
             findings.append(
-                Finding(
+                LockProblem(
                     "pip-requirement",
                     platform,
                     f"{by}, but conda provides {provided['name']} {provided['version']} on {platform}",
                     (name, *sorted({who for who, _ in requirements})),
-                    Pin("conda", provided["name"], version, by),
+                    FixPin("conda", provided["name"], version, by),
                 )
             )
     return findings
 
 
-def check_hashes(lock: dict) -> list[Finding]:
+def check_hashes(lock: dict) -> list[LockProblem]:
     """Every artifact must be pinned by sha256."""
     missing = defaultdict(list)
     for package in lock.get("package", []):
@@ -296,7 +296,7 @@ def check_hashes(lock: dict) -> list[Finding]:
                 f"{package['manager']} {package['name']} {package['version']}"
             )
     return [
-        Finding(
+        LockProblem(
             "sha256",
             platform,
             f"no sha256 for {', '.join(sorted(items))} ({platform})",
@@ -306,7 +306,7 @@ def check_hashes(lock: dict) -> list[Finding]:
     ]
 
 
-def check_single_tensorflow(lock: dict) -> list[Finding]:
+def check_single_tensorflow(lock: dict) -> list[LockProblem]:
     """Never two distributions that each ship the ``tensorflow`` module.
 
     From 2.13 on, tensorflow-macos (and tensorflow-cpu) are thin aliases that depend on tensorflow
@@ -319,7 +319,7 @@ def check_single_tensorflow(lock: dict) -> list[Finding]:
             canonicalize_name(p["name"]): p
             for p in lock.get("package", [])
             if p.get("platform") == platform
-            and canonicalize_name(p["name"]) in TF_PACKAGES
+            and canonicalize_name(p["name"]) in TF_DISTRIBUTIONS
         }
         shipping = sorted(
             name
@@ -331,7 +331,7 @@ def check_single_tensorflow(lock: dict) -> list[Finding]:
         if len(shipping) > 1:
             versions = ", ".join(f"{n} {present[n]['version']}" for n in shipping)
             findings.append(
-                Finding(
+                LockProblem(
                     "tensorflow-twice",
                     platform,
                     f"{versions} are both locked for {platform}: each installs its own 'tensorflow' module",
@@ -341,7 +341,7 @@ def check_single_tensorflow(lock: dict) -> list[Finding]:
     return findings
 
 
-def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[Finding]:
+def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[LockProblem]:
     """Conda packages only from conda-forge (or the mirror locked against)."""
     prefixes = tuple(a.rstrip("/") + "/" for a in allowed)
     foreign = defaultdict(list)
@@ -353,7 +353,7 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[Finding]:
                 f"{package['name']} ({package.get('url', '')})"
             )
     return [
-        Finding(
+        LockProblem(
             "channel",
             platform,
             f"conda packages from outside {' or '.join(allowed)} on {platform}: {', '.join(sorted(items))}",
@@ -363,7 +363,7 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[Finding]:
     ]
 
 
-def check_macos_wheels(lock: dict, min_macos: str) -> list[Finding]:
+def check_macos_wheels(lock: dict, min_macos: str) -> list[LockProblem]:
     """Every pip wheel for a Mac installs on the project's minimum macOS.
 
     conda-lock picks pip wheels as if for macOS 13.4, whatever the target: a release whose wheel
@@ -386,7 +386,7 @@ def check_macos_wheels(lock: dict, min_macos: str) -> list[Finding]:
                 (package["name"], package["version"], filename, needs)
             )
     return [
-        Finding(
+        LockProblem(
             "macos",
             platform,
             "; ".join(
@@ -406,7 +406,7 @@ def check_lock(
     allowed_channels: tuple[str, ...] = (CONDA_FORGE,),
     root: tuple[str, ...] = (),
     min_macos: str | None = None,
-) -> list[Finding]:
+) -> list[LockProblem]:
     """All rules, in the order a reader would fix them; ``root``: environment.yml's pip requirements."""
     return [
         *check_pip_requirements(lock, names, root),

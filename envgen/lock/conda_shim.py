@@ -116,7 +116,7 @@ def _fetch_action(record) -> dict:
 def solve(channels: list[str], specs: list[str], platform: str) -> dict:
     """Solve ``specs`` for ``platform``; conda's dry-run answer as a dict."""
     import rattler
-    from rattler import BuildString, Channel, GenericVirtualPackage, Version
+    from rattler import BuildString, Channel, GenericVirtualPackage, Subdir, Version
     from rattler.package import PackageName
 
     real: list[str] = []
@@ -145,7 +145,7 @@ def solve(channels: list[str], specs: list[str], platform: str) -> dict:
             sources=[Channel(c) for c in real],
             specs=specs,
             gateway=gateway,
-            platforms=[platform, "noarch"],
+            platforms=[Subdir(platform), Subdir("noarch")],
             virtual_packages=virtual,
         )
     )

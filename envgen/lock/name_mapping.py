@@ -9,7 +9,7 @@ How the file is made (``python -m envgen.lock.name_mapping GRAYSKULL_JSON``): ev
 mapping (regro/cf-graph-countyfair, as bundled in the conda-pypi 0.13.1 wheel on PyPI) whose conda
 name differs from the PyPI name — a name absent from the file maps to itself, so only those entries
 carry information — plus an explicit same-name entry for each package TensorFlow environments need
-(``TF_PACKAGES``), marked ``mapping_source: envgen``, so a reader can see those were considered.
+(``TF_CLOSURE_NAMES``), marked ``mapping_source: envgen``, so a reader can see those were considered.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MAPPING_PATH = data_path("pypi_to_conda.json")
 # PyPI names in the dependency closures of tensorflow-macos / tensorflow / tensorflow-metal and
 # envgen's optional extras, checked to have a conda-forge package of the same name unless the
 # grayskull table says otherwise (flatbuffers, typing-extensions, ml-dtypes, matplotlib, tzdata).
-TF_PACKAGES = (
+TF_CLOSURE_NAMES = (
     "absl-py",
     "astunparse",
     "cached-property",
@@ -99,7 +99,7 @@ def build_mapping(grayskull: dict[str, dict]) -> dict[str, dict]:
                 "import_name": entry.get("import_name", ""),
                 "mapping_source": "grayskull",
             }
-    for name in TF_PACKAGES:
+    for name in TF_CLOSURE_NAMES:
         pypi = canonicalize_name(name)
         if pypi not in table:
             table[pypi] = {

@@ -37,15 +37,10 @@ from packaging.version import InvalidVersion, Version
 
 from envgen.errors import EnvironmentProblem
 from envgen.lock.simple_index import IndexFile, IndexUnreachable, many_project_files
+from envgen.names import METAL_PLATFORM, uv_python_platform
 
 HELD_LABEL = "envgen.conda"  # the local version label of a stand-in for a conda package
 MAX_SOURCE_ROUNDS = 8
-# uv's name for each conda platform, and the wheel platform tags pip accepts there (best first)
-UV_PLATFORMS = {
-    "osx-arm64": "aarch64-apple-darwin",
-    "osx-64": "x86_64-apple-darwin",
-    "linux-64": "x86_64-manylinux_2_17",
-}
 COMPILED_SOURCES = (
     ".c",
     ".cc",
@@ -149,7 +144,7 @@ def supported_tags(target: PipTarget) -> list[tags.Tag]:
     """The wheel tags pip accepts on the target, most specific first (pip's own order)."""
     python = _version_tuple(target.python)
     if target.platform.startswith("osx-"):
-        arch = "arm64" if target.platform == "osx-arm64" else "x86_64"
+        arch = "arm64" if target.platform == METAL_PLATFORM else "x86_64"
         platforms = list(tags.mac_platforms(_version_tuple(target.min_macos), arch))
     else:
         arch = (
@@ -368,7 +363,7 @@ def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolutio
                 "--index-url",
                 request.index_url,
                 "--python-platform",
-                UV_PLATFORMS[target.platform],
+                uv_python_platform(target.platform),
                 "--python-version",
                 target.python,
                 "--generate-hashes",
@@ -462,7 +457,7 @@ def _locate(
 def find_uv() -> str:
     """The uv binary: the one the ``uv`` PyPI package ships (a dependency of envgen), else uv on PATH."""
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
         return uv.find_uv_bin()
     except (ImportError, FileNotFoundError):

@@ -20,7 +20,7 @@ from envgen.lock.checks import (
     load_name_map,
     satisfies,
 )
-from envgen.lock.name_mapping import MAPPING_PATH, TF_PACKAGES
+from envgen.lock.name_mapping import MAPPING_PATH, TF_CLOSURE_NAMES
 
 P = "osx-arm64"
 NAMES = NameMap(
@@ -221,7 +221,7 @@ def test_shipped_mapping_is_conda_locks_format_and_knows_tf_packages():
         "keras",
         "tensorboard",
     ):
-        assert name in TF_PACKAGES and table[name]["conda_name"] == name
+        assert name in TF_CLOSURE_NAMES and table[name]["conda_name"] == name
     assert (
         pypi_name_to_conda_name("flatbuffers", mapping_url=str(MAPPING_PATH))
         == "python-flatbuffers"
