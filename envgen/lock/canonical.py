@@ -11,7 +11,9 @@ serves another file). ``--keep-mirror-urls`` skips both, for teams that install 
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
@@ -30,11 +32,27 @@ def is_pypi(index_url: str) -> bool:
     return index_url.rstrip("/") in (PYPI_SIMPLE, pypi_simple_url())
 
 
+def normalized_url(url: str) -> str:
+    """``url`` with its path's ``.`` and ``..`` segments resolved, as the solver reports it.
+
+    ``--channel file://$PWD/../records/channel`` is read by rattler as
+    ``file:///…/records/channel``: the record URLs it returns carry the resolved path.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.path:
+        return url
+    path = posixpath.normpath(parts.path)
+    if parts.path.endswith("/") and path != "/":
+        path += "/"
+    return urlunsplit(parts._replace(path=path))
+
+
 def conda_url(url: str, channel: str | None) -> str:
     """A conda package URL read from ``channel`` as conda-forge's URL for the same file."""
     if not channel:
         return url
-    prefix = channel.rstrip("/") + "/"
+    prefix = normalized_url(channel).rstrip("/") + "/"
+    url = normalized_url(url)
     return CONDA_FORGE + "/" + url[len(prefix) :] if url.startswith(prefix) else url
 
 
@@ -107,7 +125,9 @@ def _channel(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.rstrip("/")
-    return None if value in ("", "conda-forge", CONDA_FORGE) else value
+    if value in ("", "conda-forge", CONDA_FORGE):
+        return None
+    return normalized_url(value).rstrip("/")
 
 
 def choose_sources(

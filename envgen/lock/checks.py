@@ -356,11 +356,18 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[LockProblem]:
         LockProblem(
             "channel",
             platform,
-            f"conda packages from outside {' or '.join(allowed)} on {platform}: {', '.join(sorted(items))}",
+            f"{len(items)} conda packages from outside {' or '.join(allowed)} on "
+            f"{platform}: {_first(sorted(items))}",
             tuple(sorted(i.split()[0] for i in items)),
         )
         for platform, items in sorted(foreign.items())
     ]
+
+
+def _first(items: list[str], shown: int = 3) -> str:
+    """The first few of a long list, and how many more (an error stays one readable line)."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def check_macos_wheels(lock: dict, min_macos: str) -> list[LockProblem]:

@@ -131,8 +131,7 @@ class LockSolver:
             if round_ == max_rounds or not self._apply_fixes(findings):
                 detail = "; ".join(f.message for f in findings)
                 raise CheckFailed(
-                    f"the lock failed envgen's checks: {detail}",
-                    "fix envgen.toml ([packages], or the catalog line) so conda and pip agree, then envgen generate && envgen lock",
+                    f"the lock failed envgen's checks: {detail}", _check_hint(findings)
                 )
         raise AssertionError("unreachable: the last round returns or raises")
 
@@ -390,3 +389,16 @@ class LockSolver:
             )
         )
         return Solved(data, platforms, solver, tuple(self.fixes), counts, from_source)
+
+
+def _check_hint(findings) -> str:
+    """What to do about the checks a lock failed: a channel problem is not a spec problem."""
+    if all(f.rule == "channel" for f in findings):
+        return (
+            "the channel served its files from another URL than --channel names: pass the "
+            "URL its repodata lists files under, or --keep-mirror-urls to lock its URLs as they are"
+        )
+    return (
+        "fix envgen.toml ([packages], or the catalog line) so conda and pip agree, "
+        "then envgen generate && envgen lock"
+    )

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from envgen.lock.canonical import conda_url
 from envgen.lock.checks import (
     CONDA_FORGE,
     NameMap,
@@ -183,6 +184,46 @@ def test_the_mirror_locked_against_is_allowed():
     )
     assert check_channels(doc, (CONDA_FORGE, mirror)) == []
     assert check_channels(doc, (CONDA_FORGE,)) != []
+
+
+def test_many_foreign_packages_are_counted_and_the_first_few_named():
+    other = "https://repo.anaconda.com/pkgs/main/osx-arm64"
+    doc = lock(
+        *(conda(f"pkg{i}", "1.0", url=f"{other}/pkg{i}-1.0-0.conda") for i in range(9))
+    )
+    [finding] = check_channels(doc, (CONDA_FORGE,))
+    assert finding.message.startswith("9 conda packages from outside")
+    assert "pkg0 (" in finding.message and "and 6 more" in finding.message
+    assert "pkg8 (" not in finding.message
+    assert len(finding.packages) == 9
+
+
+@pytest.mark.parametrize(
+    ("channel", "url"),
+    [
+        (
+            "file:///work/p/../records/channel",
+            "file:///work/records/channel/osx-arm64/zstd-1.5.7-h0_0.conda",
+        ),
+        (
+            "file:///work/records/./channel/",
+            "file:///work/records/channel/noarch/pip-26.2-pyh_0.conda",
+        ),
+        (
+            "https://mirror.example/a/../conda-forge",
+            "https://mirror.example/conda-forge/noarch/pip-26.2-pyh_0.conda",
+        ),
+    ],
+)
+def test_a_mirror_url_is_made_canonical_whatever_its_dot_segments(channel, url):
+    canonical = conda_url(url, channel)
+    subdir_and_file = url.rsplit("/", 2)[-2:]
+    assert canonical == f"{CONDA_FORGE}/{'/'.join(subdir_and_file)}"
+
+
+def test_a_url_from_elsewhere_is_not_made_canonical():
+    url = "https://repo.anaconda.com/pkgs/main/noarch/pip-26.2-py_0.conda"
+    assert conda_url(url, "file:///work/records/channel") == url
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,19 @@ PUBLISHED = {
 def test_a_modern_line_locks_against_real_conda_forge_records(
     tmp_path, pypi, capsys, line, python
 ):
+    _lock_against_real_records(tmp_path, pypi, capsys, line, python, REAL_URL)
+
+
+def test_a_channel_url_with_dot_dot_segments_still_locks_canonical_urls(
+    tmp_path, pypi, capsys
+):
+    """``--channel file://$PWD/../records/channel``: the solver reports the resolved path."""
+    dotted = (REAL / ".." / ".." / "real" / "channel").as_uri()
+    assert "/../" in dotted
+    _lock_against_real_records(tmp_path, pypi, capsys, "2.18", "3.12", dotted)
+
+
+def _lock_against_real_records(tmp_path, pypi, capsys, line, python, channel_url):
     index = pypi(make_fixtures.plain_pins(line, python), PUBLISHED.get(line, ()))
     project = tmp_path / "p"
     argv = [
@@ -82,7 +95,7 @@ def test_a_modern_line_locks_against_real_conda_forge_records(
         "--dir",
         str(project),
         "--channel",
-        REAL_URL,
+        channel_url,
         "--pypi-index",
         index.url,
     ]
