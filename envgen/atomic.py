@@ -1,10 +1,13 @@
-"""The one place envgen writes files: temp files beside their targets, fsync, rename, all or nothing.
+"""The one place envgen writes files: temp files beside their targets, fsync, rename,
+all or nothing.
 
-:func:`atomic_write` replaces one file. :func:`commit_files` replaces a set of files together: every new
-content is written to a temp file first, the old files are kept as hard-linked backups, a journal names
-them, and only then are the temps renamed into place. A failure or interrupt during the renames puts every
-old file back; a run killed outright (SIGKILL, power loss) leaves the journal, and the next commit in that
-directory rolls the set back before it starts. Leftover temps and backups of killed runs are removed then.
+:func:`atomic_write` replaces one file. :func:`commit_files` replaces a set of files
+together: every new content is written to a temp file first, the old files are kept as
+hard-linked backups, a journal names them, and only then are the temps renamed into
+place. A failure or interrupt during the renames puts every old file back; a run killed
+outright (SIGKILL, power loss) leaves the journal, and the next commit in that directory
+rolls the set back before it starts. Leftover temps and backups of killed runs are
+removed then.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def _mode_for(path: Path, mode: int | None) -> int:
 
 
 def atomic_write(path: Path, content: str | bytes, *, mode: int | None = None) -> None:
-    """Write content to path so that readers see the old file or the new one, never half of it."""
+    """Write content to path so that readers see the old file or the new one, never half
+    of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
@@ -80,7 +84,8 @@ def atomic_write(path: Path, content: str | bytes, *, mode: int | None = None) -
 
 @dataclass(frozen=True)
 class PendingFile:
-    """One file of a commit: its new content (None deletes it) and mode (None keeps the old one, else 0644)."""
+    """One file of a commit: its new content (None deletes it) and mode (None keeps the
+    old one, else 0644)."""
 
     path: Path
     content: str | bytes | None
@@ -116,7 +121,8 @@ def _roll_back(steps: Sequence[_Step]) -> None:
 
 
 def _sweep(directories: set[Path]) -> None:
-    """Remove temps and backups that a killed commit left behind (none is in use: the caller holds the lock)."""
+    """Remove temps and backups that a killed commit left behind (none is in use: the
+    caller holds the lock)."""
     for directory in directories:
         try:
             names = os.listdir(directory)
@@ -129,7 +135,8 @@ def _sweep(directories: set[Path]) -> None:
 
 
 def recover(root: Path) -> bool:
-    """Roll back a commit a killed run left half done in root (per its journal); True if there was one."""
+    """Roll back a commit a killed run left half done in root (per its journal); True if
+    there was one."""
     journal = _journal_path(root)
     try:
         entries = json.loads(journal.read_text(encoding="utf-8"))
@@ -159,8 +166,9 @@ def recover(root: Path) -> bool:
 def commit_files(root: Path, files: Sequence[PendingFile]) -> None:
     """Replace every file in ``files`` (all under ``root``) together, or none of them.
 
-    Call it holding :func:`directory_lock` on root. A half-done commit left by a killed run is rolled back
-    first. On any exception (Ctrl-C included) the files already renamed are put back before it propagates.
+    Call it holding :func:`directory_lock` on root. A half-done commit left by a killed
+    run is rolled back first. On any exception (Ctrl-C included) the files already
+    renamed are put back before it propagates.
     """
     root = Path(root)
     recover(root)
@@ -245,7 +253,8 @@ def pending(
 
 @contextlib.contextmanager
 def directory_lock(directory: Path, on_wait=None) -> Iterator[None]:
-    """Hold an exclusive flock on a directory while writing into it (released when the process dies, too)."""
+    """Hold an exclusive flock on a directory while writing into it (released when the
+    process dies, too)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         try:

@@ -1,10 +1,11 @@
 """The envgen command line: parse, call one core function, print, exit code.
 
 Each command lives in ``envgen/commands/<name>.py`` and registers itself on the app.
-:func:`run` is the one error boundary: every EnvgenError and OSError becomes one line on stderr and its
-exit code (2 bad input, 3 environment), Ctrl-C exits 130, and anything else is a bug: exit 4 with the
-traceback written to a log whose path the line names. No traceback reaches the terminal, and no crash
-exits 1, the code that means a verdict ("stale", "errors found", "update available").
+:func:`run` is the one error boundary: every EnvgenError and OSError becomes one line on
+stderr and its exit code (2 bad input, 3 environment), Ctrl-C exits 130, and anything
+else is a bug: exit 4 with the traceback written to a log whose path the line names. No
+traceback reaches the terminal, and no crash exits 1, the code that means a verdict
+("stale", "errors found", "update available").
 """
 
 from __future__ import annotations
@@ -58,14 +59,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-# Modules whose commands live under ``envgen catalog``; every other module registers the command of its name.
+# Modules whose commands live under ``envgen catalog``; every other module registers the
+# command of its name.
 CATALOG_COMMANDS = ("refresh", "check_pair")
 
 
 def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
-    """The command modules a command line needs: only the invoked one, so start-up stays short.
+    """The command modules a command line needs: only the invoked one, so start-up stays
+    short.
 
-    With no command word (``envgen``, ``envgen --help``) every module is loaded, for the help listing.
+    With no command word (``envgen``, ``envgen --help``) every module is loaded, for the
+    help listing.
     """
     word = next((arg for arg in argv if not arg.startswith("-")), None)
     if word == "catalog":
@@ -76,10 +80,14 @@ def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
 
 
 def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typer]:
-    """The typer app with the given command modules registered (all by default) and the ``catalog`` sub-app."""
+    """The typer app with the given command modules registered (all by default) and the
+    ``catalog`` sub-app."""
     app = typer.Typer(
         name="envgen",
-        help="Reproducible, hash-locked TensorFlow-on-Metal environments for Apple Silicon.",
+        help=(
+            "Reproducible, hash-locked TensorFlow-on-Metal environments for Apple"
+            " Silicon."
+        ),
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -102,7 +110,8 @@ def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typ
             help="Print the version.",
         ),
     ) -> None:
-        """envgen turns envgen.toml into environment.yml, conda-lock.yml and a verified bootstrap."""
+        """envgen turns envgen.toml into environment.yml, conda-lock.yml and a verified
+        bootstrap."""
 
     for name in modules:
         importlib.import_module(f"envgen.commands.{name}").register(app, catalog_app)
@@ -110,7 +119,8 @@ def build_app(modules: Sequence[str] = COMMANDS) -> tuple[typer.Typer, typer.Typ
 
 
 class Interrupted(BaseException):
-    """Ctrl-C. Not a KeyboardInterrupt: typer turns those into a silent exit 130 before we can say anything."""
+    """Ctrl-C. Not a KeyboardInterrupt: typer turns those into a silent exit 130 before
+    we can say anything."""
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
@@ -132,8 +142,8 @@ def _sigint_raises_interrupted() -> Iterator[None]:
 def _help_for(error: typer.TyperException, root: object, args: list[str]) -> str:
     """The help of the command the usage error is about (``envgen lock --help``).
 
-    The error's context names the command; a parser error that carries none (an option missing
-    its value) is placed by walking the command words of the argument list.
+    The error's context names the command; a parser error that carries none (an option
+    missing its value) is placed by walking the command words of the argument list.
     """
     context = getattr(error, "ctx", None)
     if context is not None:
@@ -153,7 +163,8 @@ _STREAM_ERRNOS = frozenset(
 
 
 def _crash_log(error: BaseException, argv: Sequence[str]) -> str:
-    """Write the traceback of an unexpected error to a log file; its path (or why there is none)."""
+    """Write the traceback of an unexpected error to a log file; its path (or why there
+    is none)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = (
         f"envgen {__version__}, python {sys.version.split()[0]}, argv: {list(argv)!r}\n"
@@ -173,13 +184,15 @@ def _crash_log(error: BaseException, argv: Sequence[str]) -> str:
 
 
 def _say(line: str) -> None:
-    """One line on stderr; a stderr that cannot be written to is not worth a second failure."""
+    """One line on stderr; a stderr that cannot be written to is not worth a second
+    failure."""
     with suppress(OSError, ValueError):
         typer.echo(line, err=True)
 
 
 def _detach_stdout() -> None:
-    """After stdout failed (full device, closed pipe), point it at /dev/null so exit does not fail again."""
+    """After stdout failed (full device, closed pipe), point it at /dev/null so exit
+    does not fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -217,14 +230,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = error.format_message()
         if message:  # empty when typer already printed the help (no arguments given)
             _say(
-                f"envgen: error: {printable(message)} (hint: see '{_help_for(error, command, args)}')"
+                f"envgen: error: {printable(message)} (hint: see"
+                f" '{_help_for(error, command, args)}')"
             )
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         _detach_stdout()  # the reader went away (`envgen matrix | head`): nothing left to say
         return EXIT_ENVIRONMENT
     except SystemExit as done:
-        # click turns a closed stdout (EPIPE) into SystemExit(1); 1 is a verdict here, so say what it was
+        # click turns a closed stdout (EPIPE) into SystemExit(1); 1 is a verdict here,
+        # so say what it was
         if done.code == 1:
             _detach_stdout()
             return EXIT_ENVIRONMENT
@@ -235,21 +250,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         ):  # stdout on a full device, closed...
             _detach_stdout()
             _say(
-                f"envgen: error: cannot write the output: {error.strerror} (hint: check where stdout goes)"
+                f"envgen: error: cannot write the output: {error.strerror} (hint: check"
+                " where stdout goes)"
             )
             return EXIT_ENVIRONMENT
         _say(f"envgen: error: {from_os_error(error).one_line()}")
         return from_os_error(error).exit_code
     except UnicodeError as error:
         _say(
-            f"envgen: error: a file is not UTF-8 text ({printable(str(error))[:200]}) (hint: save it as UTF-8)"
+            f"envgen: error: a file is not UTF-8 text ({printable(str(error))[:200]})"
+            " (hint: save it as UTF-8)"
         )
         return EXIT_BAD_INPUT
     except Exception as error:  # a bug: say so, keep the traceback for a report
         log = _crash_log(error, args)
         _say(
-            f"envgen: internal error: {type(error).__name__}: {printable(str(error))[:200]} "
-            f"(hint: this is a bug in envgen; the traceback is in {log}, please attach it to a bug report)"
+            f"envgen: internal error: {type(error).__name__}:"
+            f" {printable(str(error))[:200]} (hint: this is a bug in envgen; the"
+            f" traceback is in {log}, please attach it to a bug report)"
         )
         return EXIT_INTERNAL
 

@@ -1,8 +1,9 @@
 """Errors that end the program with a message for the user.
 
-Core code raises these; only the CLI prints them and turns them into exit codes.
-An OSError that reaches the CLI becomes one line too (:func:`from_os_error`); anything else is a bug:
-exit 4 ("internal error") with the traceback in a log file, never a verdict code.
+Core code raises these; only the CLI prints them and turns them into exit codes. An
+OSError that reaches the CLI becomes one line too (:func:`from_os_error`); anything else
+is a bug: exit 4 ("internal error") with the traceback in a log file, never a verdict
+code.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ EXIT_INTERRUPTED = 130
 
 
 def printable(text: str) -> str:
-    """text on one line: control characters and line separators shown as escapes, never emitted."""
+    """text on one line: control characters and line separators shown as escapes, never
+    emitted."""
     return "".join(
-        char.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
-        else char
+        (
+            char.encode("unicode_escape").decode("ascii")
+            if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+            else char
+        )
         for char in text
     )
 
@@ -43,7 +47,8 @@ class EnvgenError(Exception):
             self.exit_code = exit_code
 
     def one_line(self) -> str:
-        """The message and hint as the single line the CLI prints (control characters shown escaped)."""
+        """The message and hint as the single line the CLI prints (control characters
+        shown escaped)."""
         text = f"{self.message} (hint: {self.hint})" if self.hint else self.message
         return printable(text)
 
@@ -78,8 +83,8 @@ class EnvironmentProblem(EnvgenError):
     exit_code = EXIT_ENVIRONMENT
 
 
-# An OSError is bad input when the path it names is wrong (missing, not a directory...), else the
-# machine's problem (full disk, read-only file system, permissions, I/O).
+# An OSError is bad input when the path it names is wrong (missing, not a directory...),
+# else the machine's problem (full disk, read-only file system, permissions, I/O).
 _BAD_PATH_ERRNOS = frozenset(
     {
         errno.ENOENT,
@@ -93,7 +98,9 @@ _BAD_PATH_ERRNOS = frozenset(
 )
 _MACHINE_HINTS = {
     errno.ENOSPC: "free some space on that device, or use another --dir, and run again",
-    errno.EDQUOT: "free some space within your quota, or use another --dir, and run again",
+    errno.EDQUOT: (
+        "free some space within your quota, or use another --dir, and run again"
+    ),
     errno.EROFS: "that file system is read-only: use a writable --dir",
     errno.EACCES: "check the permissions of that path, or use another --dir",
     errno.EPERM: "check the permissions of that path, or use another --dir",
@@ -101,7 +108,8 @@ _MACHINE_HINTS = {
 
 
 def from_os_error(error: OSError) -> EnvgenError:
-    """The one line for an OSError nothing closer to it handled: what failed, on which path, what to do."""
+    """The one line for an OSError nothing closer to it handled: what failed, on which
+    path, what to do."""
     paths = " -> ".join(
         str(name) for name in (error.filename, error.filename2) if name is not None
     )

@@ -1,4 +1,5 @@
-"""Names several envgen packages share, in one place: conda platforms and how other tools spell them.
+"""Names several envgen packages share, in one place: conda platforms and how other
+tools spell them.
 
 A flat module of constants and small functions; it imports nothing from envgen.
 """
@@ -15,12 +16,14 @@ LOCK_FILE = "conda-lock.yml"
 
 
 def explicit_lock_name(platform: str) -> str:
-    """The explicit lock file bootstrap.sh installs on ``platform``: ``conda-<platform>.lock``."""
+    """The explicit lock file bootstrap.sh installs on ``platform``:
+    ``conda-<platform>.lock``."""
     return f"conda-{platform}.lock"
 
 
 def cache_dir() -> Path:
-    """envgen's cache: ``$ENVGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/envgen``, else ``~/.cache/envgen``."""
+    """envgen's cache: ``$ENVGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/envgen``, else
+    ``~/.cache/envgen``."""
     if os.environ.get("ENVGEN_CACHE_DIR"):
         return Path(os.environ["ENVGEN_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
@@ -29,14 +32,16 @@ def cache_dir() -> Path:
     return Path(base) / "envgen"
 
 
-# The conda platforms a project can be locked for, and the one that gets the Metal plugin.
+# The conda platforms a project can be locked for, and the one that gets the Metal
+# plugin.
 METAL_PLATFORM = "osx-arm64"
 PLATFORMS = ("osx-arm64", "osx-64", "linux-64")
 
-# uv's --python-platform for each conda platform: the pip side of a lock must pick the wheels a
-# machine of that platform installs, matching the virtual packages the conda side is solved for
-# (generate/plan.py: __osx at the line's minimum macOS, __glibc 2.17 = manylinux2014).
-# linux-aarch64 is listed for when the catalog allows it (TensorFlow ships manylinux aarch64 wheels).
+# uv's --python-platform for each conda platform: the pip side of a lock must pick the
+# wheels a machine of that platform installs, matching the virtual packages the conda
+# side is solved for (generate/plan.py: __osx at the line's minimum macOS, __glibc 2.17
+# = manylinux2014). linux-aarch64 is listed for when the catalog allows it (TensorFlow
+# ships manylinux aarch64 wheels).
 UV_PYTHON_PLATFORMS = {
     "osx-arm64": "aarch64-apple-darwin",
     "osx-64": "x86_64-apple-darwin",
@@ -46,10 +51,14 @@ UV_PYTHON_PLATFORMS = {
 
 
 def uv_python_platform(platform: str) -> str:
-    """uv's ``--python-platform`` for a conda platform (KeyError for one envgen cannot lock)."""
+    """uv's ``--python-platform`` for a conda platform (KeyError for one envgen cannot
+    lock)."""
     return UV_PYTHON_PLATFORMS[platform]
 
 
-# The first line of every explicit lock file (conda-<platform>.lock): written by envgen lock, and
-# compared byte for byte by envgen lock --check and bootstrap.sh.
-EXPLICIT_NOTICE = "# Rendered by `envgen lock` from conda-lock.yml: regenerate it with `envgen lock`, never edit it."
+# The first line of every explicit lock file (conda-<platform>.lock): written by envgen
+# lock, and compared byte for byte by envgen lock --check and bootstrap.sh.
+EXPLICIT_NOTICE = (
+    "# Rendered by `envgen lock` from conda-lock.yml: regenerate it with `envgen lock`,"
+    " never edit it."
+)

@@ -1,9 +1,9 @@
 """The one lookup of envgen's shipped files: ``data/``, ``templates/`` and ``locks/``.
 
-``data/`` lives inside the package. ``templates/`` and ``locks/`` live at the top of the repository
-(the design card fixes that layout) and are force-included into the wheel as ``envgen/templates`` and
-``envgen/locks``; an installed envgen reads them through :mod:`importlib.resources`, a checkout from
-the repository root.
+``data/`` lives inside the package. ``templates/`` and ``locks/`` live at the top of the
+repository (the design card fixes that layout) and are force-included into the wheel as
+``envgen/templates`` and ``envgen/locks``; an installed envgen reads them through
+:mod:`importlib.resources`, a checkout from the repository root.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def data_path(name: str) -> Path:
 
 
 def templates_dir() -> Path:
-    """The project templates: ``envgen/templates`` when installed, ``templates/`` in a checkout."""
+    """The project templates: ``envgen/templates`` when installed, ``templates/`` in a
+    checkout."""
     found = _shipped("templates")
     if not (found / "project.toml").is_file():
         raise FileNotFoundError("envgen's templates are missing from the installation")
@@ -35,5 +36,6 @@ def templates_dir() -> Path:
 
 
 def locks_dir() -> Path:
-    """The known-good pin sets: ``envgen/locks`` when installed, ``locks/`` in a checkout."""
+    """The known-good pin sets: ``envgen/locks`` when installed, ``locks/`` in a
+    checkout."""
     return _shipped("locks")

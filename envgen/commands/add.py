@@ -1,4 +1,5 @@
-"""``envgen add [--conda|--pip] SPEC…``: add extra packages to envgen.toml, then re-render."""
+"""``envgen add [--conda|--pip] SPEC…``: add extra packages to envgen.toml, then
+re-render."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from envgen.generate.edit import add_packages, read_spec_text
 
 EXIT_CODES = {
     0: "added (or already there) and re-rendered",
-    2: "a bad spec, a package envgen pins itself, or one listed under the other manager; envgen.toml is unchanged",
+    2: (
+        "a bad spec, a package envgen pins itself, or one listed under the other"
+        " manager; envgen.toml is unchanged"
+    ),
 }
 
 
@@ -25,14 +29,20 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             list[str],
             typer.Argument(
                 metavar="SPEC",
-                help='Packages to add: conda MatchSpecs ("pandas", "pandas >=2") or, with --pip, PEP 508 requirements ("tqdm>=4.60").',
+                help=(
+                    'Packages to add: conda MatchSpecs ("pandas", "pandas >=2") or,'
+                    ' with --pip, PEP 508 requirements ("tqdm>=4.60").'
+                ),
             ),
         ],
         conda: Annotated[
             bool,
             typer.Option(
                 "--conda/--pip",
-                help="From conda-forge (packages.conda, the default) or from PyPI (packages.pip).",
+                help=(
+                    "From conda-forge (packages.conda, the default) or from PyPI"
+                    " (packages.pip)."
+                ),
                 show_default=False,
             ),
         ] = True,
@@ -42,7 +52,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> None:
-        """Add packages to envgen.toml (comments and layout kept), check them, and re-render."""
+        """Add packages to envgen.toml (comments and layout kept), then re-render."""
         out = Output(as_json, quiet, verbose)
         old = read_spec_text(directory)
         edit = add_packages(old, tuple(specs), "conda" if conda else "pip")

@@ -1,10 +1,12 @@
-"""What every envgen command shares: one help style, exit codes in the help, and where output goes.
+"""What every envgen command shares: one help style, exit codes in the help, and where
+output goes.
 
-Help: typer's rich help, minus the type column (``<bool>``, ``<list[str]>``): a flag shows nothing,
-a value shows its metavar (``--dir DIR``), an argument its real name (``envgen new NAME``), and each
-command ends with its exit codes. Output: ``--json`` puts one JSON document on stdout and nothing
-else there; ``-q`` prints nothing on success; ``-v`` prints the details a summary leaves out;
-progress and warnings go to stderr.
+Help: typer's rich help, minus the type column (``<bool>``, ``<list[str]>``): a flag
+shows nothing, a value shows its metavar (``--dir DIR``), an argument its real name
+(``envgen new NAME``), and each command ends with its exit codes. Output: ``--json``
+puts one JSON document on stdout and nothing else there; ``-q`` prints nothing on
+success; ``-v`` prints the details a summary leaves out; progress and warnings go to
+stderr.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from envgen import errors
 
-# The meanings shared by every command, by the name of their constant in envgen.errors (a code
-# envgen.errors does not define is left out); a command names its own 0 and 1 and may sharpen 2 and 3.
+# The meanings shared by every command, by the name of their constant in envgen.errors
+# (a code envgen.errors does not define is left out); a command names its own 0 and 1
+# and may sharpen 2 and 3.
 SHARED_MEANINGS: dict[str, str] = {
     "EXIT_BAD_INPUT": "bad input: an argument, an option or envgen.toml",
-    "EXIT_ENVIRONMENT": "the machine or network cannot do it (no network, no solver, wrong machine)",
+    "EXIT_ENVIRONMENT": (
+        "the machine or network cannot do it (no network, no solver, wrong machine)"
+    ),
     "EXIT_INTERNAL": "envgen itself failed (a bug): stderr names the log to report",
     "EXIT_INTERRUPTED": "interrupted (Ctrl-C)",
 }
@@ -37,10 +42,14 @@ COMMON_EXIT_CODES: dict[int, str] = {
 }
 
 
-# What 0 and 1 mean across commands (the top-level help); each command says what they mean for it.
+# What 0 and 1 mean across commands (the top-level help); each command says what they
+# mean for it.
 GROUP_EXIT_CODES: dict[int, str] = {
     0: "done, or the check passed",
-    1: "a check found a problem (a stale lock, errors in an environment, an update available)",
+    1: (
+        "a check found a problem (a stale lock, errors in an environment, an update"
+        " available)"
+    ),
 }
 
 
@@ -54,7 +63,8 @@ def _print_exit_codes(
     codes: Mapping[int, str],
     formatter: Any,
 ) -> None:
-    """The help's last section: the command's own exit codes merged over the common ones."""
+    """The help's last section: the command's own exit codes merged over the common
+    ones."""
     if not (typer.core.HAS_RICH and command.rich_markup_mode is not None):
         with formatter.section("Exit codes"):
             formatter.write_dl([(str(code), text) for code, text in _all_codes(codes)])
@@ -91,7 +101,8 @@ class EnvgenArgument(TyperArgument):
 
 
 def _plain_params(params: list[Any]) -> None:
-    """Drop the type column: flags show nothing, values their metavar, arguments their name."""
+    """Drop the type column: flags show nothing, values their metavar, arguments their
+    name."""
     for param in params:
         if isinstance(param, TyperArgument):
             if param.metavar is None:
@@ -172,8 +183,9 @@ def command(
 class Output:
     """Where a command's words go, following --json, -q and -v.
 
-    stdout carries the result: human lines, or with --json exactly one JSON document. stderr carries
-    progress and notes. -q silences both on success (errors are printed by the CLI, not here).
+    stdout carries the result: human lines, or with --json exactly one JSON document.
+    stderr carries progress and notes. -q silences both on success (errors are printed
+    by the CLI, not here).
     """
 
     as_json: bool = False
@@ -219,8 +231,9 @@ class Output:
     def step(self, message: str, *, after: float = 1.0) -> Iterator[None]:
         """Progress for a step that may take more than a second.
 
-        A terminal gets a transient spinner; a pipe gets one line on stderr, only once the step
-        has taken ``after`` seconds (a step that fails at once needs no progress line); -q: nothing.
+        A terminal gets a transient spinner; a pipe gets one line on stderr, only once
+        the step has taken ``after`` seconds (a step that fails at once needs no
+        progress line); -q: nothing.
         """
         if self.quiet:
             yield

@@ -18,14 +18,19 @@ EXIT_CODES = {
 
 
 def caps_note(reason: str) -> str:
-    """The one line saying why a project's pip side is the line's caps, not envgen's exact pins."""
-    return f"pip pins: the line's caps, not envgen's exact pin set, because {reason}; the lock resolves the rest"
+    """The one line saying why a project's pip side is the line's caps, not envgen's
+    exact pins."""
+    return (
+        f"pip pins: the line's caps, not envgen's exact pin set, because {reason}; the"
+        " lock resolves the rest"
+    )
 
 
 def report_rendered(
     out: Output, plan: Plan, result: GenerateResult, project_dir: Path
 ) -> None:
-    """What a re-render changed, why the pip pins are caps (when they are), and what to run next."""
+    """What a re-render changed, why the pip pins are caps (when they are), and what to
+    run next."""
     from envgen.lock.run import freshness
 
     if not result.written:
@@ -65,7 +70,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> None:
-        """Re-render environment.yml and the scripts from envgen.toml (no-op when nothing changed)."""
+        """Re-render the managed files from an edited envgen.toml."""
         out = Output(as_json, quiet, verbose)
         plan, result = generate_project(directory, force=force)
         out.document(generate_document(plan, result, directory))
@@ -83,7 +88,8 @@ def apply_spec_edit(
     *,
     force: bool,
 ) -> dict:
-    """Write an edited (already checked) envgen.toml and re-render; if rendering refuses, envgen.toml is put back.
+    """Write an edited (already checked) envgen.toml and re-render; if rendering
+    refuses, envgen.toml is put back.
 
     Returns the --json document: the changes and what ``envgen generate`` would report.
     """

@@ -1,4 +1,5 @@
-"""``envgen lock``: resolve environment.yml into conda-lock.yml (+ conda-<platform>.lock), checked."""
+"""``envgen lock``: resolve environment.yml into conda-lock.yml (+
+conda-<platform>.lock), checked."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from envgen.errors import CheckFailed
 class StepDisplay:
     """Progress on stderr: each step of the lock with its elapsed time.
 
-    On a terminal the current step counts its seconds in place; in a log each step is a line and its
-    end another (``took 1.2s``). A step running longer than ``SLOW`` seconds says what it waits for.
+    On a terminal the current step counts its seconds in place; in a log each step is a
+    line and its end another (``took 1.2s``). A step running longer than ``SLOW``
+    seconds says what it waits for.
     """
 
     SLOW = 5.0
@@ -65,7 +67,8 @@ class StepDisplay:
                     )
                 elif slow and not self.said_waiting:
                     sys.stderr.write(
-                        f"envgen lock:   still running after {elapsed:.0f}s: waiting for {self.waits_for}\n"
+                        f"envgen lock:   still running after {elapsed:.0f}s: waiting"
+                        f" for {self.waits_for}\n"
                     )
                     self.said_waiting = True
                 sys.stderr.flush()
@@ -127,7 +130,8 @@ def describe(result) -> list[str]:
     """The summary lines printed after a lock."""
     if result.status == "unchanged":
         return [
-            "conda-lock.yml is up to date with envgen.toml and environment.yml: nothing to do (--force solves again)"
+            "conda-lock.yml is up to date with envgen.toml and environment.yml: nothing"
+            " to do (--force solves again)"
         ]
     lines = [f"fixed: {fix}" for fix in result.fixes]
     if result.from_source:
@@ -137,10 +141,12 @@ def describe(result) -> list[str]:
         )
     for platform, conda, pip in result.counts:
         lines.append(
-            f"locked {platform}: {conda} conda + {pip} pip packages, every artifact sha256-pinned"
+            f"locked {platform}: {conda} conda + {pip} pip packages, every artifact"
+            " sha256-pinned"
         )
     lines.append(
-        f"wrote {', '.join(result.files)} in {result.seconds:.1f}s (solver: {result.solver}); commit them"
+        f"wrote {', '.join(result.files)} in {result.seconds:.1f}s (solver:"
+        f" {result.solver}); commit them"
     )
     mirrors = [result.sources.get("envgen_channel"), None]
     index = result.sources.get("envgen_pypi_index", "")
@@ -210,7 +216,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--platform",
                 metavar="PLATFORM",
-                help="Lock only this platform (repeatable; default: all in envgen.toml).",
+                help=(
+                    "Lock only this platform (repeatable; default: all in envgen.toml)."
+                ),
             ),
         ] = None,
         solver: options.Solver = "auto",
@@ -234,7 +242,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> None:
-        """Resolve environment.yml into a hash-pinned conda-lock.yml and conda-<platform>.lock."""
+        """Resolve environment.yml into a hash-pinned conda-lock.yml and explicit files."""
         out = Output(as_json, quiet, verbose)
         if check:
             from envgen.lock.run import freshness

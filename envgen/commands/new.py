@@ -18,7 +18,8 @@ from envgen.generate.project import create_project
 from envgen.generate.spec import ProjectSpec, validate_name
 from envgen.names import METAL_PLATFORM
 
-# `envgen new` is driven by flags, so its refusals name the flags, not envgen.toml's keys.
+# `envgen new` is driven by flags, so its refusals name the flags, not envgen.toml's
+# keys.
 FLAG_TERMS = Terms(
     tensorflow="--tf",
     python="--python",
@@ -52,7 +53,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--tf",
                 metavar="VERSION",
-                help='TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen matrix`.',
+                help=(
+                    'TensorFlow line ("2.6") or exact release ("2.6.0"); see `envgen'
+                    " matrix`."
+                ),
             ),
         ],
         python: Annotated[
@@ -99,7 +103,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> None:
-        """Create a new project: envgen.toml, environment.yml, bootstrap, verification and an example."""
+        """Scaffold a project: envgen.toml, environment.yml, bootstrap, checks."""
         out = Output(as_json, quiet, verbose)
         spec = ProjectSpec(
             name=validate_name(name, key="NAME"),
@@ -127,7 +131,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out.say(
             f"created {target}/ for TensorFlow {plan.tf_version}"
             + (f" + tensorflow-metal {plan.metal_version}" if plan.metal else "")
-            + f" on Python {plan.python} (catalog line {plan.line.tf}, {plan.choice.status if plan.choice else plan.line.status})"
+            + f" on Python {plan.python} (catalog line {plan.line.tf},"
+            f" {plan.choice.status if plan.choice else plan.line.status})"
         )
         if plan.caps_reason:
             out.say(caps_note(plan.caps_reason))
@@ -161,7 +166,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         except EnvgenError as error:
             raise type(error)(
                 f"created {target}/, but locking it failed: {error.message}",
-                f"{error.hint + '; then ' if error.hint else ''}lock later with: {enter} && {lock_later}",
+                f"{error.hint + '; then ' if error.hint else ''}lock later with:"
+                f" {enter} && {lock_later}",
                 exit_code=error.exit_code,
             ) from None
         bootstrap = f"{enter} && ./bootstrap.sh"

@@ -1,4 +1,5 @@
-"""The options several commands share, each defined once: same flag, same metavar, same words.
+"""The options several commands share, each defined once: same flag, same metavar, same
+words.
 
 Use them as annotations: ``as_json: options.Json = False``.
 """
@@ -55,7 +56,10 @@ Channel = Annotated[
     typer.Option(
         "--channel",
         metavar="URL",
-        help="Lock against this conda-forge mirror or file:// copy (default: what the lock was made against, else conda-forge; 'conda-forge' goes back).",
+        help=(
+            "Lock against this conda-forge mirror or file:// copy (default: what the"
+            " lock was made against, else conda-forge; 'conda-forge' goes back)."
+        ),
     ),
 ]
 PypiIndex = Annotated[
@@ -71,7 +75,10 @@ Solver = Annotated[
     typer.Option(
         "--solver",
         metavar="NAME",
-        help="Conda solver: auto (micromamba, mamba or conda if installed, else the built-in rattler one), micromamba, mamba, conda or rattler.",
+        help=(
+            "Conda solver: auto (micromamba, mamba or conda if installed, else the"
+            " built-in rattler one), micromamba, mamba, conda or rattler."
+        ),
     ),
 ]
 NoLock = Annotated[
@@ -86,6 +93,9 @@ KeepMirrorUrls = Annotated[
     bool | None,
     typer.Option(
         "--keep-mirror-urls/--canonical-urls",
-        help="Keep --channel/--pypi-index URLs in the lock (default: conda-forge's and PyPI's for the same files; a re-lock keeps the last choice).",
+        help=(
+            "Keep --channel/--pypi-index URLs in the lock (default: conda-forge's and"
+            " PyPI's for the same files; a re-lock keeps the last choice)."
+        ),
     ),
 ]

@@ -14,7 +14,10 @@ from envgen.generate.edit import read_spec_text, remove_packages
 
 EXIT_CODES = {
     0: "removed and re-rendered",
-    2: "a name envgen.toml does not list (envgen's own pins cannot be removed); envgen.toml is unchanged",
+    2: (
+        "a name envgen.toml does not list (envgen's own pins cannot be removed);"
+        " envgen.toml is unchanged"
+    ),
 }
 
 

@@ -1,7 +1,9 @@
-"""Edit envgen.toml's extra packages (``envgen add`` / ``envgen remove``), keeping its comments and layout.
+"""Edit envgen.toml's extra packages (``envgen add`` / ``envgen remove``), keeping its
+comments and layout.
 
-Pure text in, text out: tomlkit edits the document in place, so comments, key order and array
-style survive; the result goes back through the spec loader before anyone writes it.
+Pure text in, text out: tomlkit edits the document in place, so comments, key order and
+array style survive; the result goes back through the spec loader before anyone writes
+it.
 """
 
 from __future__ import annotations
@@ -34,14 +36,17 @@ class PackageEdit:
 
 
 def read_spec_text(project_dir: Path) -> str:
-    """envgen.toml's text, once the spec loader has accepted it (its errors name the problem)."""
+    """envgen.toml's text, once the spec loader has accepted it (its errors name the
+    problem)."""
     load_spec(project_dir)
-    # utf-8-sig: a byte-order mark the spec loader accepts is not part of the TOML either
+    # utf-8-sig: a byte-order mark the spec loader accepts is not part of the TOML
+    # either
     return (Path(project_dir) / SPEC_FILE).read_text(encoding="utf-8-sig")
 
 
 def package_name(spec: str, manager: str) -> str:
-    """The normalised package name of a conda MatchSpec or a PEP 508 requirement ("" when unreadable)."""
+    """The normalised package name of a conda MatchSpec or a PEP 508 requirement (""
+    when unreadable)."""
     if manager == "pip":
         try:
             return canonicalize_name(Requirement(spec).name)
@@ -86,7 +91,8 @@ def _lists(document: tomlkit.TOMLDocument) -> dict[str, list]:
 
 
 def _checked(document: tomlkit.TOMLDocument, changes: list[str]) -> PackageEdit:
-    """The edit, once the spec loader and the catalog accept it (never hand back a spec they refuse)."""
+    """The edit, once the spec loader and the catalog accept it (never hand back a spec
+    they refuse)."""
     text = tomlkit.dumps(document)
     try:
         make_plan(parse_spec(text), load_catalog())
@@ -100,7 +106,8 @@ def _checked(document: tomlkit.TOMLDocument, changes: list[str]) -> PackageEdit:
 
 
 def add_packages(text: str, specs: tuple[str, ...], manager: str) -> PackageEdit:
-    """Add (or re-pin) each spec in packages.<manager>; a package listed under the other manager is refused."""
+    """Add (or re-pin) each spec in packages.<manager>; a package listed under the other
+    manager is refused."""
     document = _load(text)
     lists = _lists(document)
     other = "pip" if manager == "conda" else "conda"
@@ -119,7 +126,8 @@ def add_packages(text: str, specs: tuple[str, ...], manager: str) -> PackageEdit
             )
         if any(package_name(str(item), other) == name for item in lists[other]):
             raise SpecError(
-                f"{name} is already in packages.{other}: one package comes from one manager",
+                f"{name} is already in packages.{other}: one package comes from one"
+                " manager",
                 f"run `envgen remove {name}` first, or add it with --{other}",
             )
         entries = lists[manager]
@@ -143,7 +151,8 @@ def add_packages(text: str, specs: tuple[str, ...], manager: str) -> PackageEdit
 
 
 def remove_packages(text: str, names: tuple[str, ...]) -> PackageEdit:
-    """Remove each named package from packages.conda and packages.pip; a name listed in neither is refused."""
+    """Remove each named package from packages.conda and packages.pip; a name listed in
+    neither is refused."""
     document = _load(text)
     lists = _lists(document)
     changes = []
@@ -161,8 +170,13 @@ def remove_packages(text: str, names: tuple[str, ...]) -> PackageEdit:
             listed = [str(item) for manager in MANAGERS for item in lists[manager]]
             raise SpecError(
                 f"{raw} is not among envgen.toml's extra packages",
-                f"listed: {', '.join(listed)}"
-                if listed
-                else "packages.conda and packages.pip are empty; envgen's own pins come from the catalog",
+                (
+                    f"listed: {', '.join(listed)}"
+                    if listed
+                    else (
+                        "packages.conda and packages.pip are empty; envgen's own pins"
+                        " come from the catalog"
+                    )
+                ),
             )
     return _checked(document, changes)

@@ -1,8 +1,10 @@
-"""Escapers for generated files, one per language: each turns a value into a literal of that language.
+"""Escapers for generated files, one per language: each turns a value into a literal of
+that language.
 
-Templates never paste a value into a file: every interpolation goes through one of these filters (``yaml``,
-``sh``, ``py``, ``toml``, ``md``), and the environment's finalizer refuses any interpolated text that still
-holds a line break or a control character, so a value can never start a new line of a generated file.
+Templates never paste a value into a file: every interpolation goes through one of these
+filters (``yaml``, ``sh``, ``py``, ``toml``, ``md``), and the environment's finalizer
+refuses any interpolated text that still holds a line break or a control character, so a
+value can never start a new line of a generated file.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import unicodedata
 
 import yaml
 
-# Unicode categories no value of a generated file may hold: controls (C0, C1, DEL), format characters
-# (bidi overrides, zero-width), line and paragraph separators, surrogates, private use.
+# Unicode categories no value of a generated file may hold: controls (C0, C1, DEL),
+# format characters (bidi overrides, zero-width), line and paragraph separators,
+# surrogates, private use.
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 _YAML_PLAIN = re.compile(
-    r"[A-Za-z0-9_][A-Za-z0-9_.*,<>=!~|+/@()\[\]-]*(?: [A-Za-z0-9_.*,<>=!~|+/@()\[\]-]+)*"
+    r"[A-Za-z0-9_][A-Za-z0-9_.*,<>=!~|+/@()\[\]-]*(?:"
+    r" [A-Za-z0-9_.*,<>=!~|+/@()\[\]-]+)*"
 )
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>|~])")
 
 
 class UnsafeValue(ValueError):
-    """A value that no escaper may write: it holds a control character or a line separator."""
+    """A value that no escaper may write: it holds a control character or a line
+    separator."""
 
 
 def unsafe_character(text: str) -> str | None:
@@ -40,13 +45,15 @@ def _require_safe(value: object) -> str:
     bad = unsafe_character(text)
     if bad is not None:
         raise UnsafeValue(
-            f"refusing to render {text!r}: it holds U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})"
+            f"refusing to render {text!r}: it holds U+{ord(bad):04X}"
+            f" ({unicodedata.name(bad, 'a control character')})"
         )
     return text
 
 
 def yaml_scalar(value: object) -> str:
-    """A YAML flow scalar that loads back as exactly str(value): plain when that is safe, else double-quoted."""
+    """A YAML flow scalar that loads back as exactly str(value): plain when that is
+    safe, else double-quoted."""
     text = _require_safe(value)
     if _YAML_PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
         return text
@@ -56,7 +63,8 @@ def yaml_scalar(value: object) -> str:
 
 
 def sh_word(value: object) -> str:
-    """One shell word that expands to exactly str(value) (single-quoted when it needs quoting)."""
+    """One shell word that expands to exactly str(value) (single-quoted when it needs
+    quoting)."""
     return shlex.quote(_require_safe(value))
 
 
@@ -68,7 +76,8 @@ def py_literal(value: object) -> str:
 
 
 def toml_value(value: object) -> str:
-    """A TOML literal for a string, bool or list of strings (basic strings, everything escaped)."""
+    """A TOML literal for a string, bool or list of strings (basic strings, everything
+    escaped)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
@@ -79,12 +88,14 @@ def toml_value(value: object) -> str:
 
 
 def md_text(value: object) -> str:
-    """Markdown prose showing str(value) literally (every markup character backslash-escaped)."""
+    """Markdown prose showing str(value) literally (every markup character
+    backslash-escaped)."""
     return _MD_SPECIAL.sub(r"\\\1", _require_safe(value))
 
 
 def finalize(value: object) -> object:
-    """Jinja finalizer: no interpolation may carry a line break or control character into a file."""
+    """Jinja finalizer: no interpolation may carry a line break or control character
+    into a file."""
     if isinstance(value, str):
         _require_safe(value)
     return value

@@ -25,13 +25,15 @@ from envgen.names import METAL_PLATFORM
 
 PREFIX_DIR = ".conda-env"
 JUPYTER_CONDA = ("ipykernel", "jupyterlab")
-# The selector conda-lock understands for each platform (conda-build's preprocessing selectors).
+# The selector conda-lock understands for each platform (conda-build's preprocessing
+# selectors).
 SELECTORS = {"osx-arm64": "arm64", "osx-64": "osx64", "linux-64": "linux64"}
 
 
 @dataclass(frozen=True)
 class PipRequirement:
-    """One line of the environment's pip section; ``platforms`` empty means every platform."""
+    """One line of the environment's pip section; ``platforms`` empty means every
+    platform."""
 
     requirement: str
     platforms: tuple[str, ...] = ()
@@ -111,7 +113,8 @@ class Plan:
         )
 
     def virtual_packages(self, platform: str) -> dict[str, str]:
-        """The virtual packages a real machine of this platform presents to the solver."""
+        """The virtual packages a real machine of this platform presents to the
+        solver."""
         if platform == METAL_PLATFORM:
             return {"__osx": self.min_macos, "__unix": "0", "__archspec": "1=m1"}
         if platform == "osx-64":
@@ -126,10 +129,11 @@ class Plan:
 
 @dataclass(frozen=True)
 class Terms:
-    """How refusals name the user's settings: envgen.toml's keys, or the flags that set them.
+    """How refusals name the user's settings: envgen.toml's keys, or the flags that set
+    them.
 
-    A user who typed ``envgen new demo --tf 2.6 --python 3.10`` should read about ``--python``,
-    not about an ``environment.python`` they never wrote.
+    A user who typed ``envgen new demo --tf 2.6 --python 3.10`` should read about
+    ``--python``, not about an ``environment.python`` they never wrote.
     """
 
     tensorflow: str = "tensorflow.version"
@@ -142,7 +146,8 @@ class Terms:
     flags: bool = False
 
     def platforms_value(self, platforms: tuple[str, ...]) -> str:
-        """The platforms as the user wrote them: ``--platform a --platform b`` or a TOML list."""
+        """The platforms as the user wrote them: ``--platform a --platform b`` or a TOML
+        list."""
         if self.flags:
             return " ".join(f"{self.platforms} {p}" for p in platforms)
         quoted = ", ".join(f'"{p}"' for p in platforms)
@@ -155,11 +160,14 @@ TOML_TERMS = Terms()
 def _choose(
     spec: ProjectSpec, line: Line, tf_version: str, catalog: Catalog, terms: Terms
 ) -> Choice:
-    """The pair (plugin release, Python) for this spec: ``catalog.pairs`` decides; refusals name
-    the package that limits the Python, the way out, and the user's settings in ``terms``."""
+    """The pair (plugin release, Python) for this spec: ``catalog.pairs`` decides;
+    refusals name the package that limits the Python, the way out, and the user's
+    settings in ``terms``.
+    """
     if spec.metal is not False and METAL_PLATFORM not in spec.platforms:
         raise SpecError(
-            f"{terms.metal_on}, but {terms.platforms_value(spec.platforms)} has no Apple Silicon platform: Metal exists only on {METAL_PLATFORM}",
+            f"{terms.metal_on}, but {terms.platforms_value(spec.platforms)} has no"
+            f" Apple Silicon platform: Metal exists only on {METAL_PLATFORM}",
             f"{terms.add_metal_platform}, or {terms.metal_off}",
         )
     return pairs.choose(
@@ -191,8 +199,9 @@ def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
     pinned = {name for name, _ in line.conda}
     specs = [f"python {python}.*"]
     specs += [f"{name} {version}" for name, version in line.conda]
-    # pip's own tooling comes from conda-forge, never from pip: conda-forge's pip carries setuptools and
-    # wheel up to Python 3.12 and not after, so name them, and locks/ leaves them out (see PIP_TOOLING).
+    # pip's own tooling comes from conda-forge, never from pip: conda-forge's pip
+    # carries setuptools and wheel up to Python 3.12 and not after, so name them, and
+    # locks/ leaves them out (see PIP_TOOLING).
     specs += [name for name in PIP_TOOLING if name not in _extra_names(spec)]
     if spec.jupyter:
         specs += [name for name in JUPYTER_CONDA if name not in pinned]
@@ -200,7 +209,8 @@ def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
         name = _conda_name(extra)
         if name in pinned:
             raise SpecError(
-                f"packages.conda lists {name!r}, which envgen pins for TensorFlow {line.tf} ({dict(line.conda)[name]})",
+                f"packages.conda lists {name!r}, which envgen pins for TensorFlow"
+                f" {line.tf} ({dict(line.conda)[name]})",
                 "remove it: the catalog's pin is the one known to work with this line",
             )
         specs.append(extra)
@@ -210,7 +220,8 @@ def _conda_specs(spec: ProjectSpec, line: Line, python: str) -> tuple[str, ...]:
 def _pip_requirements(
     spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
 ) -> tuple[tuple[PipRequirement, ...], str]:
-    """The pip section, and the locks/ pin set it was taken from ("" when it is the line's caps)."""
+    """The pip section, and the locks/ pin set it was taken from ("" when it is the
+    line's caps)."""
     platforms = spec.platforms
     exact = _pinned_closure(spec, line, tf_version, metal, python)
     if exact is not None:
@@ -239,23 +250,36 @@ def _pip_requirements(
 def why_caps(
     spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
 ) -> str:
-    """Why the pip side is the line's caps rather than envgen's exact closure from locks/ ("" when it is not).
+    """Why the pip side is the line's caps rather than envgen's exact closure from
+    locks/ ("" when it is not).
 
-    The closures are resolved for the plain case only: osx-arm64 alone, the line's own TF and
-    metal releases, and no extra pip packages (exact pins could conflict with what those need;
-    then the caps apply and the lock resolves the rest).
+    The closures are resolved for the plain case only: osx-arm64 alone, the line's own
+    TF and metal releases, and no extra pip packages (exact pins could conflict with
+    what those need; then the caps apply and the lock resolves the rest).
     """
     others = [p for p in spec.platforms if p != METAL_PLATFORM]
     if others:
-        return f"the project also targets {', '.join(others)}, and envgen's exact pin sets are for {METAL_PLATFORM} alone"
+        return (
+            f"the project also targets {', '.join(others)}, and envgen's exact pin sets"
+            f" are for {METAL_PLATFORM} alone"
+        )
     if spec.pip_packages:
-        return f"envgen.toml adds pip packages ({', '.join(spec.pip_packages)}), which exact pins could conflict with"
+        return (
+            f"envgen.toml adds pip packages ({', '.join(spec.pip_packages)}), which"
+            " exact pins could conflict with"
+        )
     if tf_version != line.version:
-        return f"TensorFlow {tf_version} is not {line.version}, the release the line's pin set was resolved for"
+        return (
+            f"TensorFlow {tf_version} is not {line.version}, the release the line's pin"
+            " set was resolved for"
+        )
     expected = pin_set_metal(line, python)
     if metal != expected:
         plugin = f"tensorflow-metal {metal}" if metal else "Metal off"
-        return f"{plugin} is not the line's pair (tensorflow-metal {expected or 'none'}), which the pin set was resolved for"
+        return (
+            f"{plugin} is not the line's pair (tensorflow-metal {expected or 'none'}),"
+            " which the pin set was resolved for"
+        )
     if pinned_requirements(line, python, metal=metal) is None:
         return f"envgen has no pin set for TensorFlow {line.tf} on Python {python}"
     return ""
@@ -264,7 +288,8 @@ def why_caps(
 def _pinned_closure(
     spec: ProjectSpec, line: Line, tf_version: str, metal: str, python: str
 ) -> tuple[list[str], str] | None:
-    """envgen's known-good pip closure from locks/, when it is exactly this project's pip side."""
+    """envgen's known-good pip closure from locks/, when it is exactly this project's
+    pip side."""
     if why_caps(spec, line, tf_version, metal, python):
         return None
     requirements = pinned_requirements(line, python, metal=metal)
@@ -275,7 +300,8 @@ def _pinned_closure(
 def _older_lines(
     spec: ProjectSpec, catalog: Catalog, min_macos: str
 ) -> tuple[tuple[str, str], ...]:
-    """Per minimum macOS below the project's, the newest line with it that fits the spec."""
+    """Per minimum macOS below the project's, the newest line with it that fits the
+    spec."""
     newest: dict[Version, Line] = {}
     for candidate in catalog.lines:
         needs = Version(candidate.min_macos)
@@ -295,7 +321,8 @@ def _older_lines(
 
 
 def make_plan(spec: ProjectSpec, catalog: Catalog, terms: Terms = TOML_TERMS) -> Plan:
-    """Resolve a spec against the catalog; every refusal names the setting to change in ``terms``."""
+    """Resolve a spec against the catalog; every refusal names the setting to change in
+    ``terms``."""
     try:
         line = catalog.line(spec.tensorflow)
     except CatalogError as error:
@@ -304,7 +331,8 @@ def make_plan(spec: ProjectSpec, catalog: Catalog, terms: Terms = TOML_TERMS) ->
     for platform in spec.platforms:
         if platform not in line.platforms:
             raise SpecError(
-                f"{terms.platforms_value((platform,))}: TensorFlow {line.tf} has no {platform} wheels",
+                f"{terms.platforms_value((platform,))}: TensorFlow {line.tf} has no"
+                f" {platform} wheels",
                 f"this line can be locked for {', '.join(line.platforms)}",
             )
     choice = _choose(spec, line, tf_version, catalog, terms)

@@ -1,4 +1,5 @@
-"""Create and re-generate project directories from a spec: the file-writing edge of rendering."""
+"""Create and re-generate project directories from a spec: the file-writing edge of
+rendering."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _staging_prefix(target: Path) -> str:
 
 
 def _remove_dead_staging(parent: Path, target: Path) -> None:
-    """Remove staging directories that killed runs of `envgen new` for this target left behind."""
+    """Remove staging directories that killed runs of `envgen new` for this target left
+    behind."""
     prefix = _staging_prefix(target)
     try:
         names = [name for name in os.listdir(parent) if name.startswith(prefix)]
@@ -60,11 +62,13 @@ def _alive(pid: int) -> bool:
 
 
 def _resolve_target(target: Path) -> Path:
-    """The directory a new project goes into; a symlink is followed, a dangling one refused."""
+    """The directory a new project goes into; a symlink is followed, a dangling one
+    refused."""
     if target.is_symlink():
         if not target.exists():
             raise GenerateError(
-                f"{target} is a symbolic link to {os.readlink(target)}, which does not exist",
+                f"{target} is a symbolic link to {os.readlink(target)}, which does not"
+                " exist",
                 "create that directory first, or pass another --dir",
             )
         return target.resolve()
@@ -74,9 +78,9 @@ def _resolve_target(target: Path) -> Path:
 def create_project(spec: ProjectSpec, target: Path, terms: Terms = TOML_TERMS) -> Plan:
     """Write a new project into ``target``, which must not exist or be empty.
 
-    The files are rendered into a staging directory beside the target first and moved into place
-    with one rename at the end, so a failure leaves no half-made project behind. A staging directory
-    that a killed run left is removed by the next run.
+    The files are rendered into a staging directory beside the target first and moved
+    into place with one rename at the end, so a failure leaves no half-made project
+    behind. A staging directory that a killed run left is removed by the next run.
     """
     validate_spec(
         spec,
@@ -93,7 +97,8 @@ def create_project(spec: ProjectSpec, target: Path, terms: Terms = TOML_TERMS) -
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise GenerateError(
             f"{target} already exists and is not empty",
-            "choose another --dir or name, or run `envgen generate` inside an existing envgen project",
+            "choose another --dir or name, or run `envgen generate` inside an existing"
+            " envgen project",
         )
     files = render_files(plan)
     parent = target.absolute().parent
@@ -119,7 +124,8 @@ def create_project(spec: ProjectSpec, target: Path, terms: Terms = TOML_TERMS) -
                 errno.EISDIR,
             ):
                 raise GenerateError(
-                    f"{target} already exists and is not empty (another run created it meanwhile)",
+                    f"{target} already exists and is not empty (another run created it"
+                    " meanwhile)",
                     "choose another --dir or name, or run `envgen generate` inside it",
                 ) from None
             raise
@@ -147,9 +153,10 @@ def generate_project(
 ) -> tuple[Plan, GenerateResult]:
     """Re-render the managed files of a project from its envgen.toml.
 
-    A managed file edited by hand is refused (listing every such file, writing none) unless
-    ``force``. Files whose content would not change are not touched, so a re-run is a no-op.
-    The files that change are committed together: on a failure or interrupt none of them is.
+    A managed file edited by hand is refused (listing every such file, writing none)
+    unless ``force``. Files whose content would not change are not touched, so a re-run
+    is a no-op. The files that change are committed together: on a failure or interrupt
+    none of them is.
     """
     project_dir = Path(project_dir)
     plan = make_plan(load_spec(project_dir), load_catalog())
@@ -168,8 +175,10 @@ def generate_project(
         ]
         if edited:
             raise GenerateError(
-                f"refusing to overwrite {', '.join(edited)}: edited by hand since envgen wrote it",
-                f"move your change into {SPEC_FILE} (or a file envgen does not manage) and rerun, or pass --force to overwrite",
+                f"refusing to overwrite {', '.join(edited)}: edited by hand since"
+                " envgen wrote it",
+                f"move your change into {SPEC_FILE} (or a file envgen does not manage)"
+                " and rerun, or pass --force to overwrite",
             )
         changed = [
             item

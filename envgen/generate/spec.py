@@ -43,7 +43,8 @@ _SCHEMA: dict[str, set[str]] = {
     "environment": {"python", "platforms", "channels", "jupyter", "location"},
     "packages": {"conda", "pip"},
 }
-# A conda MatchSpec without channel, brackets or quotes: "pandas", "pandas >=2,<3", "numpy 1.21.* py39*".
+# A conda MatchSpec without channel, brackets or quotes: "pandas", "pandas >=2,<3",
+# "numpy 1.21.* py39*".
 _CONDA_SPEC = re.compile(
     r"(?P<name>[A-Za-z0-9_][A-Za-z0-9._-]*)"
     r"(?P<rest>(?: ?[<>=!~*0-9][A-Za-z0-9.*,|<>=!~_+]*)(?: [A-Za-z0-9.*_+]+)?)?"
@@ -89,12 +90,14 @@ def _string_list(value: object, key: str, example: str) -> tuple[str, ...]:
 
 
 def validate_name(name: str, key: str = "project.name") -> str:
-    """A project name usable as a directory, a conda env name and a Python identifier-ish label."""
+    """A project name usable as a directory, a conda env name and a Python
+    identifier-ish label."""
     _refuse_unsafe(name, key)
     if not NAME_PATTERN.fullmatch(name):
         raise SpecError(
             f"{key} {name!r} is not a valid project name",
-            "use a letter then letters, digits, '-' or '_' (at most 63 characters), e.g. 'mnist-metal'",
+            "use a letter then letters, digits, '-' or '_' (at most 63 characters),"
+            " e.g. 'mnist-metal'",
         )
     return name
 
@@ -103,8 +106,10 @@ def _refuse_unsafe(value: str, key: str) -> None:
     bad = unsafe_character(value)
     if bad is not None:
         raise SpecError(
-            f"{key} {value!r} contains U+{ord(bad):04X} ({unicodedata.name(bad, 'a control character')})",
-            "values are single lines of printable text: remove the control character or line break",
+            f"{key} {value!r} contains U+{ord(bad):04X}"
+            f" ({unicodedata.name(bad, 'a control character')})",
+            "values are single lines of printable text: remove the control character or"
+            " line break",
         )
 
 
@@ -159,19 +164,23 @@ def _validate_conda(specs: tuple[str, ...]) -> tuple[str, ...]:
         if "::" in spec or "/" in spec:
             raise SpecError(
                 f"packages.conda entry {spec!r} names a channel",
-                "envgen environments come from conda-forge only: list the bare package name",
+                "envgen environments come from conda-forge only: list the bare package"
+                " name",
             )
         match = _CONDA_SPEC.fullmatch(spec)
         if not match:
             raise SpecError(
                 f"packages.conda entry {spec!r} is not a conda package spec",
-                'write it like "pandas" or "pandas >=2,<3" (no quotes, brackets, comments or leading spaces)',
+                'write it like "pandas" or "pandas >=2,<3" (no quotes, brackets,'
+                " comments or leading spaces)",
             )
         name = match.group("name").lower()
         if name in ("python", "pip") or name.startswith("tensorflow"):
             raise SpecError(
-                f"packages.conda must not list {name!r}: envgen pins it from the catalog",
-                "remove it; set the Python with environment.python and TensorFlow with tensorflow.version",
+                f"packages.conda must not list {name!r}: envgen pins it from the"
+                " catalog",
+                "remove it; set the Python with environment.python and TensorFlow with"
+                " tensorflow.version",
             )
     return specs
 
@@ -194,17 +203,21 @@ def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
         name = canonicalize_name(requirement.name)
         if name in MANAGED_PIP:
             raise SpecError(
-                f"packages.pip must not list {name!r}: envgen pins TensorFlow and tensorflow-metal from the catalog",
+                f"packages.pip must not list {name!r}: envgen pins TensorFlow and"
+                " tensorflow-metal from the catalog",
                 "remove it and set tensorflow.version / tensorflow.metal instead",
             )
         if name in CONDA_ONLY:
             raise SpecError(
-                f"packages.pip must not list {name!r}: it is compiled and must come from conda-forge",
-                f'move it to packages.conda (e.g. "{name}") or drop it; envgen already pins it per TensorFlow line',
+                f"packages.pip must not list {name!r}: it is compiled and must come"
+                " from conda-forge",
+                f'move it to packages.conda (e.g. "{name}") or drop it; envgen already'
+                " pins it per TensorFlow line",
             )
         if requirement.url:
             raise SpecError(
-                f"packages.pip entry {spec!r} is a direct URL, which cannot be hash-locked here",
+                f"packages.pip entry {spec!r} is a direct URL, which cannot be"
+                " hash-locked here",
                 "use a name and version from PyPI",
             )
     return specs
@@ -238,9 +251,11 @@ def validate_spec(
     python: str = "environment.python",
     platforms: str = "environment.platforms",
 ) -> ProjectSpec:
-    """Every check :func:`parse_spec` makes, on a spec built in code (``envgen new``'s options).
+    """Every check :func:`parse_spec` makes, on a spec built in code (``envgen new``'s
+    options).
 
-    The keyword arguments name the settings as the user wrote them (``--python`` for envgen new).
+    The keyword arguments name the settings as the user wrote them (``--python`` for
+    envgen new).
     """
     validate_name(spec.name)
     _validate_tensorflow(spec.tensorflow, tensorflow)
@@ -264,12 +279,15 @@ def _check_keys(raw: dict) -> None:
         if not isinstance(value, dict) and section not in _SCHEMA:
             where = f"[{home[0]}]" if home else "the table it belongs to"
             raise SpecError(
-                f"key {section!r} in {SPEC_FILE} is outside any table (above the first [section] header)",
+                f"key {section!r} in {SPEC_FILE} is outside any table (above the first"
+                " [section] header)",
                 f"move it below {where}"
                 + (
                     ""
                     if home
-                    else f"; allowed tables: {', '.join('[' + s + ']' for s in _SCHEMA)}"
+                    else (
+                        f"; allowed tables: {', '.join('[' + s + ']' for s in _SCHEMA)}"
+                    )
                 ),
             )
         if section not in _SCHEMA:
@@ -344,8 +362,10 @@ def parse_spec(text: str) -> ProjectSpec:
     for channel in channels:
         if channel not in ALLOWED_CHANNELS:
             raise SpecError(
-                f"environment.channels: {channel!r} is not allowed; envgen environments are conda-forge only",
-                'set channels = ["conda-forge"]; to lock against a mirror of conda-forge use `envgen lock --channel URL`',
+                f"environment.channels: {channel!r} is not allowed; envgen environments"
+                " are conda-forge only",
+                'set channels = ["conda-forge"]; to lock against a mirror of'
+                " conda-forge use `envgen lock --channel URL`",
             )
     if not channels:
         raise SpecError(
@@ -358,7 +378,8 @@ def parse_spec(text: str) -> ProjectSpec:
     if location not in LOCATIONS:
         raise SpecError(
             f"environment.location {location!r} is not one of {', '.join(LOCATIONS)}",
-            '"named" makes a conda env called after the project; "prefix" makes ./.conda-env in the project',
+            '"named" makes a conda env called after the project; "prefix" makes'
+            " ./.conda-env in the project",
         )
     return ProjectSpec(
         name=validate_name(project["name"]),
@@ -384,12 +405,14 @@ def load_spec(project_dir: Path) -> ProjectSpec:
     """Read and validate ``<project_dir>/envgen.toml``."""
     path = Path(project_dir) / SPEC_FILE
     try:
-        # utf-8-sig: a byte-order mark some Windows editors put first is not part of the TOML
+        # utf-8-sig: a byte-order mark some Windows editors put first is not part of the
+        # TOML
         text = path.read_bytes().decode("utf-8-sig")
     except (FileNotFoundError, NotADirectoryError):
         raise SpecError(
             f"no {SPEC_FILE} in {Path(project_dir).resolve()}",
-            "run this inside an envgen project, pass --dir, or create one with `envgen new NAME --tf 2.6`",
+            "run this inside an envgen project, pass --dir, or create one with `envgen"
+            " new NAME --tf 2.6`",
         ) from None
     except IsADirectoryError:
         raise SpecError(
@@ -420,7 +443,8 @@ _KEY_SECTIONS = {
 
 
 def set_spec_values(text: str, **changes: object) -> str:
-    """Change ``tensorflow``, ``metal`` or ``python`` in envgen.toml text, keeping comments and layout."""
+    """Change ``tensorflow``, ``metal`` or ``python`` in envgen.toml text, keeping
+    comments and layout."""
     lines = text.splitlines(keepends=True)
     for change, value in changes.items():
         section, key = _KEY_SECTIONS[change]

@@ -1,11 +1,14 @@
-"""Canonical URLs for a lock made against mirrors, so a teammate installs from conda-forge and PyPI.
+"""Canonical URLs for a lock made against mirrors, so a teammate installs from
+conda-forge and PyPI.
 
-``--channel URL`` is a mirror (or a file:// copy) of conda-forge: a record read from it is the file
-conda-forge serves at ``https://conda.anaconda.org/conda-forge/<subdir>/<file>`` with the same
-sha256, so the lock names that URL. ``--pypi-index URL`` may mirror PyPI: each pip file is looked up
-on PyPI's own simple index and takes PyPI's files.pythonhosted.org URL when PyPI lists the same file
-name with the same sha256; any disagreement fails the lock (the mirror is not a mirror of PyPI, or
-serves another file). ``--keep-mirror-urls`` skips both, for teams that install from their mirror.
+``--channel URL`` is a mirror (or a file:// copy) of conda-forge: a record read from it
+is the file conda-forge serves at
+``https://conda.anaconda.org/conda-forge/<subdir>/<file>`` with the same sha256, so the
+lock names that URL. ``--pypi-index URL`` may mirror PyPI: each pip file is looked up on
+PyPI's own simple index and takes PyPI's files.pythonhosted.org URL when PyPI lists the
+same file name with the same sha256; any disagreement fails the lock (the mirror is not
+a mirror of PyPI, or serves another file). ``--keep-mirror-urls`` skips both, for teams
+that install from their mirror.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ PYPI_FILES = "https://files.pythonhosted.org/"
 
 
 def pypi_simple_url() -> str:
-    """PyPI's simple index (``ENVGEN_PYPI_URL`` points envgen, and the tests, at a stand-in)."""
+    """PyPI's simple index (``ENVGEN_PYPI_URL`` points envgen, and the tests, at a
+    stand-in)."""
     base = os.environ.get("ENVGEN_PYPI_URL")
     return f"{base.rstrip('/')}/simple" if base else PYPI_SIMPLE
 
@@ -33,7 +37,8 @@ def is_pypi(index_url: str) -> bool:
 
 
 def normalized_url(url: str) -> str:
-    """``url`` with its path's ``.`` and ``..`` segments resolved, as the solver reports it.
+    """``url`` with its path's ``.`` and ``..`` segments resolved, as the solver reports
+    it.
 
     ``--channel file://$PWD/../records/channel`` is read by rattler as
     ``file:///…/records/channel``: the record URLs it returns carry the resolved path.
@@ -48,7 +53,8 @@ def normalized_url(url: str) -> str:
 
 
 def conda_url(url: str, channel: str | None) -> str:
-    """A conda package URL read from ``channel`` as conda-forge's URL for the same file."""
+    """A conda package URL read from ``channel`` as conda-forge's URL for the same
+    file."""
     if not channel:
         return url
     prefix = normalized_url(channel).rstrip("/") + "/"
@@ -69,7 +75,8 @@ class PipFileLocation:
 
 
 def pypi_urls(files: list[PipFileLocation]) -> list[PipFileLocation]:
-    """Each file with PyPI's URL for it (same name, same sha256); raises NotOnPyPI otherwise."""
+    """Each file with PyPI's URL for it (same name, same sha256); raises NotOnPyPI
+    otherwise."""
     from envgen.lock.simple_index import many_project_files
 
     pending = [f for f in files if not f.url.startswith(PYPI_FILES)]
@@ -88,7 +95,8 @@ def pypi_urls(files: list[PipFileLocation]) -> list[PipFileLocation]:
             problems.append(f"{file.filename} is not on PyPI")
         elif match.sha256 != file.sha256:
             problems.append(
-                f"{file.filename} on PyPI has sha256 {match.sha256[:12]}…, the index's {file.sha256[:12]}…"
+                f"{file.filename} on PyPI has sha256 {match.sha256[:12]}…, the index's"
+                f" {file.sha256[:12]}…"
             )
         else:
             found[file.filename] = match.url
@@ -97,7 +105,7 @@ def pypi_urls(files: list[PipFileLocation]) -> list[PipFileLocation]:
     return [replace(f, url=found.get(f.filename, f.url)) for f in files]
 
 
-# ---- what a lock is made against ----------------------------------------------------------------
+# ---- what a lock is made against -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,8 @@ class Sources:
     keep_mirror_urls: bool = False
 
     def metadata(self) -> dict[str, str]:
-        """custom_metadata entries recording them (read back by :func:`choose_sources`)."""
+        """custom_metadata entries recording them (read back by
+        :func:`choose_sources`)."""
         return {
             "envgen_channel": self.channel or "",
             "envgen_pypi_index": self.index,
@@ -136,10 +145,12 @@ def choose_sources(
     keep_mirror_urls: bool | None,
     recorded: dict[str, str],
 ) -> Sources:
-    """What to lock against: what was asked, else what the existing lock was made against.
+    """What to lock against: what was asked, else what the existing lock was made
+    against.
 
     A project locked against a mirror stays locked against it until told otherwise
-    (``--channel conda-forge``, ``--pypi-index https://pypi.org/simple``, ``--canonical-urls``).
+    (``--channel conda-forge``, ``--pypi-index https://pypi.org/simple``,
+    ``--canonical-urls``).
     """
     if channel is None:
         channel = recorded.get("envgen_channel") or None

@@ -1,8 +1,9 @@
 """Consistency checks on a parsed conda-lock.yml: pure functions, no files, no solver.
 
-Each rule returns findings naming the packages. A finding may carry a mechanical fix — a pin that,
-solved again, removes it:
-- a pip requirement the conda-provided version does not satisfy: pin conda to the pip requirement;
+Each rule returns findings naming the packages. A finding may carry a mechanical fix — a
+pin that, solved again, removes it:
+- a pip requirement the conda-provided version does not satisfy: pin conda to the pip
+  requirement;
 - a package from both conda and pip although conda's version satisfies every pip requirement on it
   (conda-lock's pip solver sometimes adds a newer copy, conda-lock issues #540/#813): pin the pip
   side to conda's version, so the pip solver finds it already installed.
@@ -60,7 +61,8 @@ def load_name_map(path: Path) -> NameMap:
 
 @dataclass(frozen=True)
 class FixPin:
-    """A requirement to add to the solve: conda ``name version`` (conda syntax) or pip ``name==version``."""
+    """A requirement to add to the solve: conda ``name version`` (conda syntax) or pip
+    ``name==version``."""
 
     manager: str  # "conda" | "pip"
     name: str
@@ -102,7 +104,8 @@ def _platforms(lock: dict) -> list[str]:
 def _python_conda_packages(
     lock: dict, platform: str, names: NameMap
 ) -> dict[str, dict]:
-    """Conda packages that install into site-packages (they depend on python), by PyPI name."""
+    """Conda packages that install into site-packages (they depend on python), by PyPI
+    name."""
     found = {}
     for package in _packages(lock, platform, "conda"):
         if package["name"].startswith("__") or "python" not in (
@@ -114,7 +117,8 @@ def _python_conda_packages(
 
 
 def _specifier_sets(constraint: str) -> list[SpecifierSet] | None:
-    """A poetry/pip constraint as alternatives of PEP 440 sets; None means "anything"."""
+    """A poetry/pip constraint as alternatives of PEP 440 sets; None means
+    "anything"."""
     constraint = constraint.strip()
     if constraint in ("", "*"):
         return None
@@ -133,7 +137,8 @@ def _specifier_sets(constraint: str) -> list[SpecifierSet] | None:
 
 
 def satisfies(version: str, constraint: str) -> bool | None:
-    """Whether a version meets a pip constraint; None when either cannot be read as PEP 440."""
+    """Whether a version meets a pip constraint; None when either cannot be read as PEP
+    440."""
     try:
         sets = _specifier_sets(constraint)
         parsed = Version(version)
@@ -165,8 +170,8 @@ def conda_version_spec(constraint: str) -> str:
             if re.match(r"^[0-9]", item):
                 item = f"=={item}"
             if item.startswith("==") and "*" not in item:
-                # an exact version as a range: conda's MatchSpec drops '==' and some solvers
-                # then reject the bare version inside a ',' list
+                # an exact version as a range: conda's MatchSpec drops '==' and some
+                # solvers then reject the bare version inside a ',' list
                 items += [f">={item[2:]}", f"<={item[2:]}"]
                 continue
             items.append(item)
@@ -175,7 +180,8 @@ def conda_version_spec(constraint: str) -> str:
 
 
 def join_version_specs(specs) -> str:
-    """Conda version specs joined with 'and', each clause once (specs using '|' are kept whole)."""
+    """Conda version specs joined with 'and', each clause once (specs using '|' are kept
+    whole)."""
     clauses: list[str] = []
     for spec in specs:
         for clause in [spec] if "|" in spec else spec.split(","):
@@ -185,7 +191,8 @@ def join_version_specs(specs) -> str:
 
 
 def _pip_requirements_on(lock: dict, platform: str, name: str) -> list[tuple[str, str]]:
-    """(requiring pip package, constraint) for every locked pip package that requires ``name``."""
+    """(requiring pip package, constraint) for every locked pip package that requires
+    ``name``."""
     found: list[tuple[str, str]] = []
     for pip in _packages(lock, platform, "pip"):
         for dependency, constraint in (pip.get("dependencies") or {}).items():
@@ -200,7 +207,8 @@ def _pip_requirements_on(lock: dict, platform: str, name: str) -> list[tuple[str
 def check_duplicates(
     lock: dict, names: NameMap, root: tuple[str, ...] = ()
 ) -> list[LockProblem]:
-    """A package installed by both conda and pip (fix when conda's version would do: pin pip to it)."""
+    """A package installed by both conda and pip (fix when conda's version would do: pin
+    pip to it)."""
     findings = []
     for platform in _platforms(lock):
         conda = _python_conda_packages(lock, platform, names)
@@ -209,7 +217,10 @@ def check_duplicates(
             if name not in conda:
                 continue
             other = conda[name]
-            message = f"{name} is locked twice for {platform}: conda {other['name']} {other['version']} and pip {pip['name']} {pip['version']}"
+            message = (
+                f"{name} is locked twice for {platform}: conda {other['name']}"
+                f" {other['version']} and pip {pip['name']} {pip['version']}"
+            )
             requirements = _pip_requirements_on(lock, platform, name) + [
                 (n, c) for n, c in _root_constraints(root) if n == name
             ]
@@ -226,7 +237,8 @@ def check_duplicates(
 
 
 def _root_constraints(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, constraint) of the environment's own pip requirements (PEP 508; markers ignored)."""
+    """(name, constraint) of the environment's own pip requirements (PEP 508; markers
+    ignored)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     found: list[tuple[str, str]] = []
@@ -244,8 +256,8 @@ def _root_constraints(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
 def check_pip_requirements(
     lock: dict, names: NameMap, root: tuple[str, ...] = ()
 ) -> list[LockProblem]:
-    """A pip requirement (of a pip package, or of environment.yml itself: ``root``) that the
-    conda-provided version does not meet. Fix: pin conda to the requirement."""
+    """A pip requirement (of a pip package, or of environment.yml itself: ``root``) that
+    the conda-provided version does not meet. Fix: pin conda to the requirement."""
     findings = []
     for platform in _platforms(lock):
         conda = _python_conda_packages(lock, platform, names)
@@ -269,7 +281,8 @@ def check_pip_requirements(
             for who, constraint in requirements:
                 by_constraint[constraint].append(who)
             by = ", ".join(
-                f"{' and '.join(who)} need{'s' if len(who) == 1 else ''} {name}{c if not c[:1].isdigit() else '==' + c}"
+                f"{' and '.join(who)} need{'s' if len(who) == 1 else ''}"
+                f" {name}{c if not c[:1].isdigit() else '==' + c}"
                 for c, who in by_constraint.items()
             )
             version = join_version_specs(conda_version_spec(c) for c in by_constraint)
@@ -277,7 +290,8 @@ def check_pip_requirements(
                 LockProblem(
                     "pip-requirement",
                     platform,
-                    f"{by}, but conda provides {provided['name']} {provided['version']} on {platform}",
+                    f"{by}, but conda provides {provided['name']} {provided['version']}"
+                    f" on {platform}",
                     (name, *sorted({who for who, _ in requirements})),
                     FixPin("conda", provided["name"], version, by),
                 )
@@ -309,9 +323,9 @@ def check_hashes(lock: dict) -> list[LockProblem]:
 def check_single_tensorflow(lock: dict) -> list[LockProblem]:
     """Never two distributions that each ship the ``tensorflow`` module.
 
-    From 2.13 on, tensorflow-macos (and tensorflow-cpu) are thin aliases that depend on tensorflow
-    and ship no module: locking one with tensorflow is then expected. Before that, each shipped its
-    own copy, and both together break imports.
+    From 2.13 on, tensorflow-macos (and tensorflow-cpu) are thin aliases that depend on
+    tensorflow and ship no module: locking one with tensorflow is then expected. Before
+    that, each shipped its own copy, and both together break imports.
     """
     findings = []
     for platform in _platforms(lock):
@@ -326,7 +340,7 @@ def check_single_tensorflow(lock: dict) -> list[LockProblem]:
             for name, package in present.items()
             if name == "tensorflow"
             or "tensorflow"
-            not in {canonicalize_name(d) for d in (package.get("dependencies") or {})}
+            not in {canonicalize_name(d) for d in package.get("dependencies") or {}}
         )
         if len(shipping) > 1:
             versions = ", ".join(f"{n} {present[n]['version']}" for n in shipping)
@@ -334,7 +348,8 @@ def check_single_tensorflow(lock: dict) -> list[LockProblem]:
                 LockProblem(
                     "tensorflow-twice",
                     platform,
-                    f"{versions} are both locked for {platform}: each installs its own 'tensorflow' module",
+                    f"{versions} are both locked for {platform}: each installs its own"
+                    " 'tensorflow' module",
                     tuple(shipping),
                 )
             )
@@ -365,7 +380,8 @@ def check_channels(lock: dict, allowed: tuple[str, ...]) -> list[LockProblem]:
 
 
 def _first(items: list[str], shown: int = 3) -> str:
-    """The first few of a long list, and how many more (an error stays one readable line)."""
+    """The first few of a long list, and how many more (an error stays one readable
+    line)."""
     more = len(items) - shown
     return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
@@ -373,8 +389,9 @@ def _first(items: list[str], shown: int = 3) -> str:
 def check_macos_wheels(lock: dict, min_macos: str) -> list[LockProblem]:
     """Every pip wheel for a Mac installs on the project's minimum macOS.
 
-    conda-lock picks pip wheels as if for macOS 13.4, whatever the target: a release whose wheel
-    needs a newer macOS than the catalog line's minimum would fail to install on an older Mac.
+    conda-lock picks pip wheels as if for macOS 13.4, whatever the target: a release
+    whose wheel needs a newer macOS than the catalog line's minimum would fail to
+    install on an older Mac.
     """
     too_new = defaultdict(list)
     for package in lock.get("package", []):
@@ -399,8 +416,9 @@ def check_macos_wheels(lock: dict, min_macos: str) -> list[LockProblem]:
             "; ".join(
                 f"{filename} needs macOS {needs}" for _, _, filename, needs in items
             )
-            + f", newer than this project's minimum macOS {min_macos} on {platform}: pin an older release of "
-            f"{', '.join(name for name, *_ in items)} in [packages] pip",
+            + f", newer than this project's minimum macOS {min_macos} on {platform}:"
+            f" pin an older release of {', '.join(name for name, *_ in items)} in"
+            " [packages] pip",
             tuple(name for name, *_ in items),
         )
         for platform, items in sorted(too_new.items())
@@ -414,7 +432,8 @@ def check_lock(
     root: tuple[str, ...] = (),
     min_macos: str | None = None,
 ) -> list[LockProblem]:
-    """All rules, in the order a reader would fix them; ``root``: environment.yml's pip requirements."""
+    """All rules, in the order a reader would fix them; ``root``: environment.yml's pip
+    requirements."""
     return [
         *check_pip_requirements(lock, names, root),
         *check_duplicates(lock, names, root),

@@ -1,15 +1,18 @@
-"""A conda-compatible front end over py-rattler, just enough for conda-lock's conda solve.
+"""A conda-compatible front end over py-rattler, just enough for conda-lock's conda
+solve.
 
-conda-lock drives a conda executable with
-``create --prefix P --dry-run --json --override-channels --channel C... SPECS``, the target platform in
-``CONDA_SUBDIR``, and the target's virtual packages as one extra local channel whose repodata holds only
-``__*`` records. This module answers that call (and ``--version`` / ``info --json``) by solving with
-rattler and printing conda's dry-run JSON, so envgen can lock where no conda, mamba or micromamba is
-installed. It is run as ``python -m envgen.lock.conda_shim`` through a wrapper script made by
-:func:`write_wrapper`; it never installs anything.
+conda-lock drives a conda executable with ``create --prefix P --dry-run --json
+--override-channels --channel C... SPECS``, the target platform in ``CONDA_SUBDIR``, and
+the target's virtual packages as one extra local channel whose repodata holds only
+``__*`` records. This module answers that call (and ``--version`` / ``info --json``) by
+solving with rattler and printing conda's dry-run JSON, so envgen can lock where no
+conda, mamba or micromamba is installed. It is run as ``python -m
+envgen.lock.conda_shim`` through a wrapper script made by :func:`write_wrapper`; it
+never installs anything.
 
-Failures print conda's error JSON (``{"message": ..., "exception_name": ...}``) on stdout and exit 1,
-which conda-lock reports; envgen reads the same JSON back to word its own one-line error.
+Failures print conda's error JSON (``{"message": ..., "exception_name": ...}``) on
+stdout and exit 1, which conda-lock reports; envgen reads the same JSON back to word its
+own one-line error.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ class ShimUsage(Exception):
 
 
 def write_wrapper(directory: Path, python: str | None = None) -> Path:
-    """Write an executable ``conda`` wrapper that runs this module with ``python``; returns its path."""
+    """Write an executable ``conda`` wrapper that runs this module with ``python``;
+    returns its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "conda"
@@ -45,7 +49,8 @@ def write_wrapper(directory: Path, python: str | None = None) -> Path:
 
 
 def _parse_create(args: list[str]) -> tuple[list[str], list[str]]:
-    """The channels and specs of a ``create`` command line (other flags are accepted and ignored)."""
+    """The channels and specs of a ``create`` command line (other flags are accepted and
+    ignored)."""
     channels: list[str] = []
     specs: list[str] = []
     flags_with_value = {"--prefix", "-p", "--name", "-n", "--file"}
@@ -81,7 +86,8 @@ def _local_path(channel: str) -> Path | None:
 
 
 def _virtual_records(channel: str, platform: str) -> list[dict] | None:
-    """The records of conda-lock's virtual-package channel, or None when ``channel`` is a real one."""
+    """The records of conda-lock's virtual-package channel, or None when ``channel`` is
+    a real one."""
     root = _local_path(channel)
     if root is None:
         return None
@@ -104,7 +110,8 @@ def _virtual_records(channel: str, platform: str) -> list[dict] | None:
 
 
 def _fetch_action(record) -> dict:
-    """conda's dry-run FETCH entry for one solved record (its repodata fields plus fn, url, channel)."""
+    """conda's dry-run FETCH entry for one solved record (its repodata fields plus fn,
+    url, channel)."""
     entry = json.loads(record.to_json())
     entry.setdefault("depends", [])
     entry.setdefault("constrains", [])
@@ -202,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             json.dumps(
                 _error(
-                    f"'{command}' is not supported by envgen's rattler front end (it only answers conda-lock's dry-run solve)",
+                    f"'{command}' is not supported by envgen's rattler front end (it"
+                    " only answers conda-lock's dry-run solve)",
                     "CommandNotSupported",
                 )
             )
@@ -231,6 +239,7 @@ if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Skip interpreter teardown: rattler's background runtime occasionally aborted the process
-    # while Python finalised (about 1 run in 40 here), after the answer was already printed.
+    # Skip interpreter teardown: rattler's background runtime occasionally aborted the
+    # process while Python finalised (about 1 run in 40 here), after the answer was
+    # already printed.
     os._exit(code)

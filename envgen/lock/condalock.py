@@ -1,10 +1,12 @@
-"""The conda side of a lock, solved by conda-lock (its solver driver and its lockfile models).
+"""The conda side of a lock, solved by conda-lock (its solver driver and its lockfile
+models).
 
 conda-lock sees environment.yml without its pip section (the pip side is envgen's: see
-:mod:`envgen.lock.pipside`), the target's virtual packages, and the conda front end chosen here:
-micromamba, mamba or conda from PATH, or envgen's rattler front end (:mod:`envgen.lock.conda_shim`).
-It runs in this process through its Python API, in a temporary directory, and returns conda-lock's
-``Lockfile`` model; nothing is written to the project.
+:mod:`envgen.lock.pipside`), the target's virtual packages, and the conda front end
+chosen here: micromamba, mamba or conda from PATH, or envgen's rattler front end
+(:mod:`envgen.lock.conda_shim`). It runs in this process through its Python API, in a
+temporary directory, and returns conda-lock's ``Lockfile`` model; nothing is written to
+the project.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from envgen.names import ENV_FILE, cache_dir
 
 SOLVERS = ("auto", "micromamba", "mamba", "conda", "rattler")
 OFFLINE_HINT = (
-    "offline or behind a firewall? lock against local copies: envgen lock --channel file:///path/to/conda-forge-copy "
-    "--pypi-index http://127.0.0.1:PORT/simple (any PEP 503 simple index)"
+    "offline or behind a firewall? lock against local copies: envgen lock --channel"
+    " file:///path/to/conda-forge-copy --pypi-index http://127.0.0.1:PORT/simple (any"
+    " PEP 503 simple index)"
 )
 
 
-# ---- solver choice ------------------------------------------------------------------------------
+# ---- solver choice -------------------------------------------------------------------
 
 
 def choose_solver(name: str, workdir: Path) -> tuple[str, Path]:
-    """The conda front end conda-lock will run: an installed one, or envgen's rattler shim."""
+    """The conda front end conda-lock will run: an installed one, or envgen's rattler
+    shim."""
     from envgen.lock.conda_shim import write_wrapper
 
     if name not in SOLVERS:
@@ -56,7 +60,7 @@ def choose_solver(name: str, workdir: Path) -> tuple[str, Path]:
     )
 
 
-# ---- the input conda-lock sees ------------------------------------------------------------------
+# ---- the input conda-lock sees -------------------------------------------------------
 
 
 def spec_name(entry: str) -> str:
@@ -65,7 +69,8 @@ def spec_name(entry: str) -> str:
 
 
 def split_environment(text: str) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """environment.yml as (the document without its pip section, the pip requirements)."""
+    """environment.yml as (the document without its pip section, the pip
+    requirements)."""
     document = yaml.safe_load(text) or {}
     conda, pip = [], []
     for entry in document.get("dependencies") or []:
@@ -77,7 +82,8 @@ def split_environment(text: str) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def conda_environment(document: dict[str, Any], pins: dict[str, str]) -> str:
-    """The conda-only environment.yml conda-lock solves, with the pins a check asked for.
+    """The conda-only environment.yml conda-lock solves, with the pins a check asked
+    for.
 
     ``pins`` are conda version specs by conda name, joined to the package's own spec.
     """
@@ -108,7 +114,7 @@ def virtual_packages_yaml(plan, platforms: tuple[str, ...]) -> str:
     return yaml.safe_dump({"subdirs": subdirs}, sort_keys=True)
 
 
-# ---- running conda-lock -------------------------------------------------------------------------
+# ---- running conda-lock --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,8 @@ class CondaLockCall:
 
 
 def _conda_lock(call: CondaLockCall):
-    """conda-lock's solve of ``call.workdir/environment.yml``: its Lockfile model (nothing written)."""
+    """conda-lock's solve of ``call.workdir/environment.yml``: its Lockfile model
+    (nothing written)."""
     import logging
 
     from conda_lock.conda_lock import create_lockfile_from_spec, make_lock_spec
@@ -163,14 +170,16 @@ def _conda_lock(call: CondaLockCall):
         root.setLevel(previous_level)
 
 
-# ---- conda-lock's failures as envgen errors -----------------------------------------------------
+# ---- conda-lock's failures as envgen errors ------------------------------------------
 
 _NETWORK = re.compile(
-    r"connect|resolv|dns|network|unreachable|timed? ?out|no route|name or service|ssl|certificate",
+    r"connect|resolv|dns|network|unreachable|timed? ?out|no route|name or"
+    r" service|ssl|certificate",
     re.I,
 )
 _CONFLICT = re.compile(
-    r"cannot solve|unsatisf|conflict|nothing provides|no candidates|packagesnotfound|not ?found",
+    r"cannot solve|unsatisf|conflict|nothing provides|no"
+    r" candidates|packagesnotfound|not ?found",
     re.I,
 )
 
@@ -223,7 +232,8 @@ def summarize_conflict(message: str, requested: list[str]) -> str:
 
 
 def log_failure(output: str, error: BaseException) -> Path:
-    """Write a failure's full output and traceback to envgen's cache; returns the log's path."""
+    """Write a failure's full output and traceback to envgen's cache; returns the log's
+    path."""
     base = cache_dir()
     base.mkdir(parents=True, exist_ok=True)
     path = base / "lock-failure.log"
@@ -256,22 +266,28 @@ def conda_error(
     ):
         last = message.strip().splitlines()[-1] if message.strip() else "no answer"
         return EnvironmentProblem(
-            f"could not reach the conda channel {channel} ({last.removeprefix('Caused by: ')})",
+            f"could not reach the conda channel {channel}"
+            f" ({last.removeprefix('Caused by: ')})",
             OFFLINE_HINT,
         )
     if kind == "UnsatisfiableError" or _CONFLICT.search(message):
         asked = conflicting_requests(message, requested)
         if asked and not any(spec_name(spec) in user_names for spec in asked):
-            # Only envgen's own pins are involved: envgen.toml cannot relax them, so do not say it can.
+            # Only envgen's own pins are involved: envgen.toml cannot relax them, so do
+            # not say it can.
             return EnvironmentProblem(
-                f"the conda packages for {platform_hint} cannot be solved: {summarize_conflict(message, requested)}; "
-                "these are envgen's own pins for this TensorFlow line, not envgen.toml's",
-                f"check that {channel} is a complete copy of conda-forge (a partial mirror lacks packages envgen pins); "
-                "if it is, report it to envgen's maintainers with this message: envgen.toml cannot change these pins",
+                f"the conda packages for {platform_hint} cannot be solved:"
+                f" {summarize_conflict(message, requested)}; these are envgen's own"
+                " pins for this TensorFlow line, not envgen.toml's",
+                f"check that {channel} is a complete copy of conda-forge (a partial"
+                " mirror lacks packages envgen pins); if it is, report it to envgen's"
+                " maintainers with this message: envgen.toml cannot change these pins",
             )
         return SpecError(
-            f"the conda packages for {platform_hint} cannot be solved: {summarize_conflict(message, requested)}",
-            "relax or remove the conflicting pins in envgen.toml ([packages], environment.python), then envgen generate && envgen lock",
+            f"the conda packages for {platform_hint} cannot be solved:"
+            f" {summarize_conflict(message, requested)}",
+            "relax or remove the conflicting pins in envgen.toml ([packages],"
+            " environment.python), then envgen generate && envgen lock",
         )
     first = (
         message.strip().splitlines()[0]
@@ -285,16 +301,18 @@ def conda_error(
     )
 
 
-# ---- the engine ---------------------------------------------------------------------------------
+# ---- the engine ----------------------------------------------------------------------
 
 
 class CondaLockEngine:
-    """The conda side through conda-lock; see :class:`envgen.lock.engines.CondaEngine`."""
+    """The conda side through conda-lock; see
+    :class:`envgen.lock.engines.CondaEngine`."""
 
     name = "conda-lock"
 
     def solve(self, job):
-        """Solve ``job`` (an :class:`envgen.lock.engines.CondaJob`); conda-lock's Lockfile model."""
+        """Solve ``job`` (an :class:`envgen.lock.engines.CondaJob`); conda-lock's
+        Lockfile model."""
         solver, conda = choose_solver(job.solver, job.workdir)
         (job.workdir / ENV_FILE).write_text(job.environment, encoding="utf-8")
         (job.workdir / "virtual-packages.yml").write_text(

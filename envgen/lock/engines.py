@@ -1,13 +1,16 @@
 """The two engines a lock runs, behind small interfaces, chosen by name from a registry.
 
-- a *conda engine* solves the conda side of environment.yml (no pip section) for the target's
-  virtual packages and returns conda-lock's ``Lockfile`` model: ``conda-lock`` (conda-lock's solver
-  driver over micromamba/mamba/conda or envgen's rattler front end);
-- a *pip resolver* resolves the pip section for one platform with conda's packages held at the
-  versions conda chose, and returns each pin with the one file it installs: ``uv``.
+- a *conda engine* solves the conda side of environment.yml (no pip section) for the
+  target's virtual packages and returns conda-lock's ``Lockfile`` model: ``conda-lock``
+  (conda-lock's solver driver over micromamba/mamba/conda or envgen's rattler front
+  end);
+- a *pip resolver* resolves the pip section for one platform with conda's packages held
+  at the versions conda chose, and returns each pin with the one file it installs:
+  ``uv``.
 
-The registry maps a name to ``module:attribute`` so that nothing heavy (conda-lock, rattler) is
-imported until a lock really runs; ``envgen lock --check`` and ``--help`` stay fast.
+The registry maps a name to ``module:attribute`` so that nothing heavy (conda-lock,
+rattler) is imported until a lock really runs; ``envgen lock --check`` and ``--help``
+stay fast.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class CondaEngine(Protocol):
     name: str
 
     def solve(self, job: CondaJob) -> tuple[str, Any]:
-        """(the solver that ran, conda-lock's Lockfile model with the conda packages)."""
+        """(the solver that ran, conda-lock's Lockfile model with the conda
+        packages)."""
         ...
 
 

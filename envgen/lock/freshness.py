@@ -1,7 +1,8 @@
 """Whether a project's lock still matches its inputs: content hashes only, no solver.
 
-``envgen lock --check`` (and a plain ``envgen lock`` deciding there is nothing to do) reads
-conda-lock.yml's metadata and the explicit files' header lines; conda-lock is never imported here.
+``envgen lock --check`` (and a plain ``envgen lock`` deciding there is nothing to do)
+reads conda-lock.yml's metadata and the explicit files' header lines; conda-lock is
+never imported here.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ class Freshness:
 
 
 def freshness(project_dir: Path) -> Freshness:
-    """Whether conda-lock.yml still matches envgen.toml and environment.yml, and its explicit files match it.
+    """Whether conda-lock.yml still matches envgen.toml and environment.yml, and its
+    explicit files match it.
 
-    A conda-lock.yml that cannot be read as a lock (not UTF-8, not YAML, not a mapping) is not fresh,
-    with the reason; an explicit file that installs anything else than conda-lock.yml locks is not fresh,
-    naming the file and the package (:mod:`envgen.lock.integrity`).
+    A conda-lock.yml that cannot be read as a lock (not UTF-8, not YAML, not a mapping)
+    is not fresh, with the reason; an explicit file that installs anything else than
+    conda-lock.yml locks is not fresh, naming the file and the package
+    (:mod:`envgen.lock.integrity`).
     """
     project_dir = Path(project_dir)
     if not project_dir.is_dir():
@@ -48,8 +51,10 @@ def freshness(project_dir: Path) -> Freshness:
     if not lock_path.is_file():
         if not (project_dir / SPEC_FILE).is_file():
             raise SpecError(
-                f"{project_dir.resolve()} is not an envgen project (no {SPEC_FILE}, no {LOCK_FILE})",
-                "pass the project's directory with --dir, or create one with `envgen new NAME --tf 2.6`",
+                f"{project_dir.resolve()} is not an envgen project (no {SPEC_FILE}, no"
+                f" {LOCK_FILE})",
+                "pass the project's directory with --dir, or create one with `envgen"
+                " new NAME --tf 2.6`",
             )
         return Freshness(
             False, (f"{LOCK_FILE} is missing: the project has not been locked",)

@@ -1,12 +1,14 @@
 """What bootstrap.sh installs, bound to conda-lock.yml byte for byte.
 
-An explicit file (``conda-<platform>.lock``) is a pure function of conda-lock.yml: envgen's header lines,
-``@EXPLICIT``, one ``URL#SHA256`` line per conda package and one ``# pip NAME @ URL#sha256=SHA256`` line per
-pip package, both in conda-lock.yml's order. Conda packages carry their sha256 (conda >= 24.9 and
-mamba/micromamba >= 2.1 verify a 64-hex digest after ``#``; older front ends refuse it rather than skip it).
+An explicit file (``conda-<platform>.lock``) is a pure function of conda-lock.yml:
+envgen's header lines, ``@EXPLICIT``, one ``URL#SHA256`` line per conda package and one
+``# pip NAME @ URL#sha256=SHA256`` line per pip package, both in conda-lock.yml's order.
+Conda packages carry their sha256 (conda >= 24.9 and mamba/micromamba >= 2.1 verify a
+64-hex digest after ``#``; older front ends refuse it rather than skip it).
 
-:func:`render_explicit` writes that text; :func:`check_explicit` compares a file on disk with it and names
-every package whose line differs. ``bootstrap.sh`` runs the same comparison in awk before installing.
+:func:`render_explicit` writes that text; :func:`check_explicit` compares a file on disk
+with it and names every package whose line differs. ``bootstrap.sh`` runs the same
+comparison in awk before installing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from envgen.names import EXPLICIT_NOTICE, LOCK_FILE, explicit_lock_name
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PIP_LINE = re.compile(
-    r"# pip (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) @ (?P<url>\S+)#sha256=(?P<sha>[0-9a-f]{64})"
+    r"# pip (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) @"
+    r" (?P<url>\S+)#sha256=(?P<sha>[0-9a-f]{64})"
 )
 _CONDA_LINE = re.compile(r"(?P<url>[^\s#]+)#(?P<sha>[0-9a-f]{64})")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s#]+")
@@ -28,7 +31,8 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 class LockIntegrityError(ValueError):
-    """conda-lock.yml itself cannot be rendered: an artifact without a sha256, or a malformed entry."""
+    """conda-lock.yml itself cannot be rendered: an artifact without a sha256, or a
+    malformed entry."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ class Artifact:
 
 
 def locked_artifacts(document: object, platform: str) -> tuple[Artifact, ...]:
-    """Every artifact conda-lock.yml locks for a platform, conda first then pip, each in the file's order."""
+    """Every artifact conda-lock.yml locks for a platform, conda first then pip, each in
+    the file's order."""
     if not isinstance(document, dict) or not isinstance(document.get("package"), list):
         raise LockIntegrityError("conda-lock.yml has no package list")
     found: dict[str, list[Artifact]] = {"conda": [], "pip": []}
@@ -85,7 +90,8 @@ def locked_artifacts(document: object, platform: str) -> tuple[Artifact, ...]:
 def _dependencies_first(
     artifacts: list[Artifact], requires: dict[str, list[str]]
 ) -> list[Artifact]:
-    """Conda packages with each one after what it depends on (conda links them in this order), else file order."""
+    """Conda packages with each one after what it depends on (conda links them in this
+    order), else file order."""
     by_name = {artifact.name: artifact for artifact in artifacts}
     placed: dict[str, None] = {}
     visiting: set[str] = set()
@@ -105,7 +111,8 @@ def _dependencies_first(
 
 
 def render_explicit(document: object, platform: str, header: Sequence[str]) -> str:
-    """The explicit file for a platform: the header lines, ``@EXPLICIT``, then one line per artifact."""
+    """The explicit file for a platform: the header lines, ``@EXPLICIT``, then one line
+    per artifact."""
     for line in header:
         if not line.startswith("# ") or "\n" in line or "\r" in line:
             raise ValueError(
@@ -120,7 +127,8 @@ def render_explicit(document: object, platform: str, header: Sequence[str]) -> s
 
 
 def _line_label(line: str) -> str:
-    """What a line of an explicit file is about, for a message: a package, or the line itself."""
+    """What a line of an explicit file is about, for a message: a package, or the line
+    itself."""
     pip = _PIP_LINE.fullmatch(line)
     if pip:
         return f"pip package {pip.group('name')}"
@@ -137,11 +145,13 @@ def _line_label(line: str) -> str:
 def check_explicit(
     text: str, document: object, platform: str, header: Sequence[str], filename: str
 ) -> list[str]:
-    """Every difference between an explicit file and what conda-lock.yml says it holds, one message each.
+    """Every difference between an explicit file and what conda-lock.yml says it holds,
+    one message each.
 
-    Empty when the file is byte-for-byte what :func:`render_explicit` makes. A header that differs (most
-    often: conda-lock.yml changed after the file was rendered) is one message; each body line that differs
-    names its package: a changed URL or hash, a package added or left out, any other changed line.
+    Empty when the file is byte-for-byte what :func:`render_explicit` makes. A header
+    that differs (most often: conda-lock.yml changed after the file was rendered) is one
+    message; each body line that differs names its package: a changed URL or hash, a
+    package added or left out, any other changed line.
     """
     expected = render_explicit(document, platform, header)
     if text == expected:
@@ -151,11 +161,13 @@ def check_explicit(
     have_header, marker, have_body = text.partition("@EXPLICIT\n")
     if not marker:
         return [
-            f"{filename} has no @EXPLICIT line: it is not the explicit file envgen lock renders"
+            f"{filename} has no @EXPLICIT line: it is not the explicit file envgen lock"
+            " renders"
         ]
     if have_header != want_header:
         problems.append(
-            f"{filename} does not match {LOCK_FILE} (its header differs from the one envgen lock writes)"
+            f"{filename} does not match {LOCK_FILE} (its header differs from the one"
+            " envgen lock writes)"
         )
     offset = have_header.count("\n") + 1
     want = want_body.split("\n")
@@ -171,7 +183,8 @@ def check_explicit(
             ("conda package", "pip package")
         ):
             problems.append(
-                f"{filename} line {number}: {label} has another URL or sha256 than {LOCK_FILE} locks"
+                f"{filename} line {number}: {label} has another URL or sha256 than"
+                f" {LOCK_FILE} locks"
             )
             missing_labels.discard(label)
         else:
@@ -190,7 +203,8 @@ def check_explicit(
 
 
 def header_lines(lock_sha256: str, inputs: Iterable[tuple[str, str]]) -> list[str]:
-    """envgen's header of an explicit file: the notice, conda-lock.yml's sha256 and each input's sha256."""
+    """envgen's header of an explicit file: the notice, conda-lock.yml's sha256 and each
+    input's sha256."""
     lines = [EXPLICIT_NOTICE, f"# envgen-lock-sha256: {lock_sha256}"]
     lines += [f"# envgen-input-sha256: {name} {digest}" for name, digest in inputs]
     return lines
@@ -198,7 +212,8 @@ def header_lines(lock_sha256: str, inputs: Iterable[tuple[str, str]]) -> list[st
 
 @dataclass(frozen=True)
 class LockFile:
-    """conda-lock.yml as read from disk: its bytes and parsed document, or why it cannot be used."""
+    """conda-lock.yml as read from disk: its bytes and parsed document, or why it cannot
+    be used."""
 
     raw: bytes
     document: dict
@@ -206,7 +221,8 @@ class LockFile:
 
 
 def read_lock(path: Path) -> LockFile:
-    """Read conda-lock.yml; a file that is not UTF-8, not YAML or not a lock gives ``problem``, never raises."""
+    """Read conda-lock.yml; a file that is not UTF-8, not YAML or not a lock gives
+    ``problem``, never raises."""
     import yaml
 
     raw = Path(path).read_bytes()
@@ -225,7 +241,8 @@ def read_lock(path: Path) -> LockFile:
         return LockFile(
             raw,
             {},
-            f"{name} is not a lock file (its top level is a {type(document).__name__}, not a mapping)",
+            f"{name} is not a lock file (its top level is a {type(document).__name__},"
+            " not a mapping)",
         )
     metadata = document.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(document.get("package"), list):
@@ -248,10 +265,11 @@ def read_lock(path: Path) -> LockFile:
 def explicit_problems(
     project_dir: Path, lock: LockFile, platforms: Sequence[str], inputs: Sequence[str]
 ) -> list[str]:
-    """Every way the explicit files of a project differ from what conda-lock.yml locks (empty: all bound).
+    """Every way the explicit files of a project differ from what conda-lock.yml locks
+    (empty: all bound).
 
-    ``inputs`` are the file names whose recorded sha256 (``custom_metadata``, key ``<name>_sha256`` with
-    dots as underscores) the header carries.
+    ``inputs`` are the file names whose recorded sha256 (``custom_metadata``, key
+    ``<name>_sha256`` with dots as underscores) the header carries.
     """
     import hashlib
 

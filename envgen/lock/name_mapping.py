@@ -1,15 +1,18 @@
-"""The PyPI ↔ conda-forge package-name mapping envgen ships, so conda-lock never downloads one.
+"""The PyPI ↔ conda-forge package-name mapping envgen ships, so conda-lock never
+downloads one.
 
-conda-lock needs it to know which pip requirement a conda package already satisfies (``flatbuffers``
-on PyPI is ``python-flatbuffers`` on conda-forge; ``typing-extensions`` is ``typing_extensions``).
-By default it downloads grayskull's table from GitHub, which is unreachable offline; envgen passes
-``envgen/data/pypi_to_conda.json`` (conda-lock's JSON mapping format) instead.
+conda-lock needs it to know which pip requirement a conda package already satisfies
+(``flatbuffers`` on PyPI is ``python-flatbuffers`` on conda-forge; ``typing-extensions``
+is ``typing_extensions``). By default it downloads grayskull's table from GitHub, which
+is unreachable offline; envgen passes ``envgen/data/pypi_to_conda.json`` (conda-lock's
+JSON mapping format) instead.
 
-How the file is made (``python -m envgen.lock.name_mapping GRAYSKULL_JSON``): every entry of grayskull's
-mapping (regro/cf-graph-countyfair, as bundled in the conda-pypi 0.13.1 wheel on PyPI) whose conda
-name differs from the PyPI name — a name absent from the file maps to itself, so only those entries
-carry information — plus an explicit same-name entry for each package TensorFlow environments need
-(``TF_CLOSURE_NAMES``), marked ``mapping_source: envgen``, so a reader can see those were considered.
+How the file is made (``python -m envgen.lock.name_mapping GRAYSKULL_JSON``): every
+entry of grayskull's mapping (regro/cf-graph-countyfair, as bundled in the conda-pypi
+0.13.1 wheel on PyPI) whose conda name differs from the PyPI name — a name absent from
+the file maps to itself, so only those entries carry information — plus an explicit
+same-name entry for each package TensorFlow environments need (``TF_CLOSURE_NAMES``),
+marked ``mapping_source: envgen``, so a reader can see those were considered.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from envgen.resources import data_path
 
 MAPPING_PATH = data_path("pypi_to_conda.json")
 
-# PyPI names in the dependency closures of tensorflow-macos / tensorflow / tensorflow-metal and
-# envgen's optional extras, checked to have a conda-forge package of the same name unless the
-# grayskull table says otherwise (flatbuffers, typing-extensions, ml-dtypes, matplotlib, tzdata).
+# PyPI names in the dependency closures of tensorflow-macos / tensorflow /
+# tensorflow-metal and envgen's optional extras, checked to have a conda-forge package
+# of the same name unless the grayskull table says otherwise (flatbuffers,
+# typing-extensions, ml-dtypes, matplotlib, tzdata).
 TF_CLOSURE_NAMES = (
     "absl-py",
     "astunparse",

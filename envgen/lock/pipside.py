@@ -1,14 +1,17 @@
-"""The lock's pip side, resolved by uv for the target platform with conda's packages held.
+"""The lock's pip side, resolved by uv for the target platform with conda's packages
+held.
 
-conda-lock's own pip solver walks every path through the dependency graph when it assigns
-categories (``apply_categories``), which never finishes on real TensorFlow graphs, and it cannot read
-sdist-only releases without PyPI's per-version JSON. So envgen resolves the pip side itself, as its
-``locks/`` pin sets are made: ``uv pip compile`` for the target (``aarch64-apple-darwin`` at the
-line's minimum macOS, conda's exact Python), where every package conda already installs is a
-stand-in wheel at conda's version, so pip never brings a second copy and every pip requirement on a
-conda package is checked against the version conda really provides. uv's answer (pins and sha256s)
-is then matched against the index's file list to give each pin the one file that installs on the
-target: the best wheel for its tags, or a pure-Python sdist where no wheel exists.
+conda-lock's own pip solver walks every path through the dependency graph when it
+assigns categories (``apply_categories``), which never finishes on real TensorFlow
+graphs, and it cannot read sdist-only releases without PyPI's per-version JSON. So
+envgen resolves the pip side itself, as its ``locks/`` pin sets are made: ``uv pip
+compile`` for the target (``aarch64-apple-darwin`` at the line's minimum macOS, conda's
+exact Python), where every package conda already installs is a stand-in wheel at conda's
+version, so pip never brings a second copy and every pip requirement on a conda package
+is checked against the version conda really provides. uv's answer (pins and sha256s) is
+then matched against the index's file list to give each pin the one file that installs
+on the target: the best wheel for its tags, or a pure-Python sdist where no wheel
+exists.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ class PipResolution:
 
 
 class PipUnsolvable(Exception):
-    """uv found no solution; ``held_conflicts``: (name, specifier, requirer) pip needs of a conda package."""
+    """uv found no solution; ``held_conflicts``: (name, specifier, requirer) pip needs
+    of a conda package."""
 
     def __init__(
         self, explanation: str, held_conflicts: tuple[tuple[str, str, str], ...]
@@ -132,7 +136,7 @@ def _run(
     return done.returncode, done.stdout, done.stderr
 
 
-# ---- which file a pin installs --------------------------------------------------------------------
+# ---- which file a pin installs -------------------------------------------------------
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -141,7 +145,8 @@ def _version_tuple(text: str) -> tuple[int, int]:
 
 
 def supported_tags(target: PipTarget) -> list[tags.Tag]:
-    """The wheel tags pip accepts on the target, most specific first (pip's own order)."""
+    """The wheel tags pip accepts on the target, most specific first (pip's own
+    order)."""
     python = _version_tuple(target.python)
     if target.platform.startswith("osx-"):
         arch = "arm64" if target.platform == METAL_PLATFORM else "x86_64"
@@ -165,7 +170,8 @@ def supported_tags(target: PipTarget) -> list[tags.Tag]:
 def choose_file(
     files: list[IndexFile], hashes: set[str], priority: Mapping[tags.Tag, int]
 ) -> IndexFile | None:
-    """The best wheel among the pinned hashes, else the pinned sdist; None when neither exists."""
+    """The best wheel among the pinned hashes, else the pinned sdist; None when neither
+    exists."""
     best: tuple[int, IndexFile] | None = None
     sdists = []
     for file in files:
@@ -189,7 +195,8 @@ def choose_file(
 
 
 def sdist_compiles(url: str, sha256: str) -> bool:
-    """Whether an sdist carries C/C++/Cython/Fortran/Rust sources (it would need a compiler)."""
+    """Whether an sdist carries C/C++/Cython/Fortran/Rust sources (it would need a
+    compiler)."""
     import hashlib
 
     with urllib.request.urlopen(
@@ -206,7 +213,7 @@ def sdist_compiles(url: str, sha256: str) -> bool:
     return any(name.lower().endswith(COMPILED_SOURCES) for name in names)
 
 
-# ---- running uv ---------------------------------------------------------------------------------
+# ---- running uv ----------------------------------------------------------------------
 
 
 def _stand_in_wheel(directory: Path, name: str, version: str) -> None:
@@ -222,7 +229,8 @@ def _stand_in_wheel(directory: Path, name: str, version: str) -> None:
         )
         wheel.writestr(
             f"{info}/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: envgen\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            "Wheel-Version: 1.0\nGenerator: envgen\nRoot-Is-Purelib: true\nTag:"
+            " py3-none-any\n",
         )
         wheel.writestr(f"{info}/RECORD", "")
 
@@ -246,11 +254,13 @@ _DEPENDS = re.compile(
     r"([A-Za-z0-9][A-Za-z0-9._-]*)((?:[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)(?:,\s?[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)*)"
 )
 _NETWORK = re.compile(
-    r"error sending request|failed to fetch|connection refused|dns error|timed out|tcp connect|network",
+    r"error sending request|failed to fetch|connection refused|dns error|timed out|tcp"
+    r" connect|network",
     re.I,
 )
 _MISSING = re.compile(
-    r"not found in the package registry|was not found in the provided package locations|no versions of ([A-Za-z0-9._-]+)",
+    r"not found in the package registry|was not found in the provided package"
+    r" locations|no versions of ([A-Za-z0-9._-]+)",
     re.I,
 )
 
@@ -302,7 +312,8 @@ def _explanation(stderr: str) -> str:
 
 
 def _held_conflicts(stderr: str, held: set[str]) -> tuple[tuple[str, str, str], ...]:
-    """(conda-held name, the specifier pip needs, who needs it) from uv's explanation."""
+    """(conda-held name, the specifier pip needs, who needs it) from uv's
+    explanation."""
     found: dict[str, tuple[list[str], list[str]]] = {}
     for requirer, you, name, spec in _DEPENDS.findall(stderr):
         name = canonicalize_name(name)
@@ -320,7 +331,8 @@ def _held_conflicts(stderr: str, held: set[str]) -> tuple[tuple[str, str, str], 
 
 
 def uv_environment(target: PipTarget) -> dict[str, str]:
-    """uv's environment: the target's macOS, no user configuration that changes the answer."""
+    """uv's environment: the target's macOS, no user configuration that changes the
+    answer."""
     keep = ("UV_CACHE_DIR", "UV_NO_CACHE", "UV_OFFLINE", "UV_HTTP_TIMEOUT")
     env = {
         k: v
@@ -333,7 +345,8 @@ def uv_environment(target: PipTarget) -> dict[str, str]:
 
 
 def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolution:
-    """Resolve the pip side; raises PipUnsolvable, PipIndexUnreachable, PipPackageMissing, CompiledSdist."""
+    """Resolve the pip side; raises PipUnsolvable, PipIndexUnreachable,
+    PipPackageMissing, CompiledSdist."""
     target = request.target
     held = _holdable(request.held)
     held_names = {name for name, _ in held}
@@ -373,8 +386,9 @@ def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolutio
                 "--no-header",
                 "--no-config",
                 "--no-python-downloads",
-                # the interpreter that builds sdist metadata: envgen's own (uv would otherwise
-                # probe every Python on PATH, seconds behind pyenv-style shims)
+                # the interpreter that builds sdist metadata: envgen's own (uv would
+                # otherwise probe every Python on PATH, seconds behind pyenv-style
+                # shims)
                 "--python",
                 sys.executable,
                 "--quiet",
@@ -416,7 +430,8 @@ def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolutio
 def _locate(
     pins, request: PipRequest, held_names: set[str], from_source: list[str]
 ) -> tuple[PipPackage, ...]:
-    """Each pip pin with the file it installs on the target (the conda stand-ins dropped)."""
+    """Each pip pin with the file it installs on the target (the conda stand-ins
+    dropped)."""
     wanted = [(n, v, h, via) for n, v, h, via in pins if n not in held_names]
     try:
         listed = many_project_files(request.index_url, [n for n, *_ in wanted])
@@ -455,7 +470,8 @@ def _locate(
 
 
 def find_uv() -> str:
-    """The uv binary: the one the ``uv`` PyPI package ships (a dependency of envgen), else uv on PATH."""
+    """The uv binary: the one the ``uv`` PyPI package ships (a dependency of envgen),
+    else uv on PATH."""
     try:
         import uv
 
@@ -472,7 +488,8 @@ def find_uv() -> str:
 
 
 class UvResolver:
-    """The pip side through ``uv pip compile``; see :class:`envgen.lock.engines.PipResolver`."""
+    """The pip side through ``uv pip compile``; see
+    :class:`envgen.lock.engines.PipResolver`."""
 
     name = "uv"
 

@@ -1,10 +1,12 @@
-"""``envgen lock``: solve the conda side and the pip side, check, write conda-lock.yml atomically.
+"""``envgen lock``: solve the conda side and the pip side, check, write conda-lock.yml
+atomically.
 
 The conda side is conda-lock's (:mod:`envgen.lock.condalock`), the pip side uv's
-(:mod:`envgen.lock.pipside`), both chosen through :mod:`envgen.lock.engines`; the lock is
-assembled and written in conda-lock's format by :mod:`envgen.lock.write` after it passed
-:mod:`envgen.lock.checks`. Locks made against mirrors name conda-forge's and PyPI's URLs
-(:mod:`envgen.lock.canonical`). A lock on the project directory (flock) serialises concurrent runs.
+(:mod:`envgen.lock.pipside`), both chosen through :mod:`envgen.lock.engines`; the lock
+is assembled and written in conda-lock's format by :mod:`envgen.lock.write` after it
+passed :mod:`envgen.lock.checks`. Locks made against mirrors name conda-forge's and
+PyPI's URLs (:mod:`envgen.lock.canonical`). A lock on the project directory (flock)
+serialises concurrent runs.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ MAX_FIX_ROUNDS = 3
 
 @dataclass(frozen=True)
 class LockRequest:
-    """What ``envgen lock`` was asked to do (None: what the existing lock was made against)."""
+    """What ``envgen lock`` was asked to do (None: what the existing lock was made
+    against)."""
 
     project_dir: Path
     platforms: tuple[str, ...] = ()
@@ -58,12 +61,13 @@ class LockResult:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-# ---- the project lock ---------------------------------------------------------------------------
+# ---- the project lock ----------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def project_lock(project_dir: Path, progress: Progress) -> Iterator[None]:
-    """Hold an exclusive flock on the project directory (released when the process dies, too)."""
+    """Hold an exclusive flock on the project directory (released when the process dies,
+    too)."""
     fd = os.open(project_dir, os.O_RDONLY)
     try:
         try:
@@ -71,7 +75,8 @@ def project_lock(project_dir: Path, progress: Progress) -> Iterator[None]:
         except BlockingIOError:
             progress(
                 Step(
-                    "another envgen lock is running in this project; waiting for it to finish",
+                    "another envgen lock is running in this project; waiting for it to"
+                    " finish",
                     "the other envgen lock in this project to finish",
                 )
             )
@@ -83,7 +88,8 @@ def project_lock(project_dir: Path, progress: Progress) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """A kill (SIGTERM) unwinds like Ctrl-C (whatever Ctrl-C raises here), so temporary files are removed."""
+    """A kill (SIGTERM) unwinds like Ctrl-C (whatever Ctrl-C raises here), so temporary
+    files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -113,8 +119,10 @@ def _check_environment_current(project_dir: Path, plan) -> None:
         )
     if path.read_text(encoding="utf-8", errors="replace") != expected:
         raise GenerateError(
-            f"{ENV_FILE} does not match {SPEC_FILE} (edited by hand, or {SPEC_FILE} changed since `envgen generate`)",
-            "run: envgen generate (or --force to discard a hand edit), then envgen lock",
+            f"{ENV_FILE} does not match {SPEC_FILE} (edited by hand, or {SPEC_FILE}"
+            " changed since `envgen generate`)",
+            "run: envgen generate (or --force to discard a hand edit), then envgen"
+            " lock",
         )
 
 
@@ -123,8 +131,10 @@ def _platforms(request: LockRequest, plan) -> tuple[str, ...]:
     unknown = [p for p in platforms if p not in plan.platforms]
     if unknown:
         raise SpecError(
-            f"--platform {', '.join(unknown)} is not among environment.platforms {list(plan.platforms)}",
-            f"add it to environment.platforms in {SPEC_FILE} (then envgen generate), or lock one of those",
+            f"--platform {', '.join(unknown)} is not among environment.platforms"
+            f" {list(plan.platforms)}",
+            f"add it to environment.platforms in {SPEC_FILE} (then envgen generate), or"
+            " lock one of those",
         )
     return platforms
 
@@ -132,7 +142,8 @@ def _platforms(request: LockRequest, plan) -> tuple[str, ...]:
 def lock_project(
     request: LockRequest, progress: Progress = lambda step: None
 ) -> LockResult:
-    """Lock a project: solve, check (fixing what is mechanical), then write the lock files atomically."""
+    """Lock a project: solve, check (fixing what is mechanical), then write the lock
+    files atomically."""
     from envgen.catalog.lines import load_catalog
     from envgen.generate.plan import make_plan
     from envgen.generate.spec import load_spec
@@ -167,7 +178,8 @@ def lock_project(
         if request.channel is None and sources.channel:
             progress(
                 Step(
-                    f"locking against the mirror this lock was made against: {sources.channel} (--channel conda-forge to change)"
+                    "locking against the mirror this lock was made against:"
+                    f" {sources.channel} (--channel conda-forge to change)"
                 )
             )
         workdir = Path(tempfile.mkdtemp(prefix="envgen-lock-"))
@@ -198,7 +210,8 @@ def lock_project(
 def _recorded_source_unreachable(
     error: EnvironmentProblem, request: LockRequest, sources: Sources
 ) -> EnvironmentProblem:
-    """An unreachable channel or index the last lock recorded (not asked for now) says how to switch."""
+    """An unreachable channel or index the last lock recorded (not asked for now) says
+    how to switch."""
     recorded = (
         request.channel is None and sources.channel and "conda channel" in error.message
     ) or (
@@ -210,8 +223,9 @@ def _recorded_source_unreachable(
         return error
     return EnvironmentProblem(
         f"{error.message}; this project was last locked against it",
-        "lock against conda-forge and PyPI with --channel conda-forge --pypi-index https://pypi.org/simple, "
-        "or against another mirror with --channel URL / --pypi-index URL",
+        "lock against conda-forge and PyPI with --channel conda-forge --pypi-index"
+        " https://pypi.org/simple, or against another mirror with --channel URL /"
+        " --pypi-index URL",
     )
 
 
@@ -226,7 +240,8 @@ def _write(project_dir: Path, data: bytes) -> tuple[str, ...]:
 
 
 def _solve(project_dir, plan, platforms, sources: Sources, request, workdir, progress):
-    """Solve both sides, fixing what is mechanical, until the lock passes envgen's checks."""
+    """Solve both sides, fixing what is mechanical, until the lock passes envgen's
+    checks."""
     from envgen.lock.solve import LockSolver
 
     solver = LockSolver(

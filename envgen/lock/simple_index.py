@@ -1,8 +1,10 @@
-"""The files a PEP 503 / PEP 691 simple index lists for a project: file name, URL and sha256.
+"""The files a PEP 503 / PEP 691 simple index lists for a project: file name, URL and
+sha256.
 
-The lock's pip side reads the index uv resolved against (to give each pin its URL) and, for a
-mirror, PyPI itself (to give each pin its canonical files.pythonhosted.org URL). JSON (PEP 691) is
-asked for first; an index that answers HTML (PEP 503) is read from its anchors.
+The lock's pip side reads the index uv resolved against (to give each pin its URL) and,
+for a mirror, PyPI itself (to give each pin its canonical files.pythonhosted.org URL).
+JSON (PEP 691) is asked for first; an index that answers HTML (PEP 503) is read from its
+anchors.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def _from_html(text: str, page_url: str) -> list[IndexFile]:
 
 
 def project_files(index_url: str, name: str) -> list[IndexFile]:
-    """Every file the index lists for ``name`` ([] when the index does not know the project)."""
+    """Every file the index lists for ``name`` ([] when the index does not know the
+    project)."""
     page = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
     request = urllib.request.Request(
         page, headers={"Accept": ACCEPT, "User-Agent": "envgen"}

@@ -1,10 +1,12 @@
-"""One lock, solved: the conda side, then the pip side per platform, checked, fixed where mechanical.
+"""One lock, solved: the conda side, then the pip side per platform, checked, fixed
+where mechanical.
 
-Rounds: conda-lock solves environment.yml's conda packages; uv resolves the pip section for each
-platform with conda's packages held at conda's versions (see :mod:`envgen.lock.pipside`). When a
-pip package needs another version of a package conda provides, the conda side is pinned to what
-pip needs and solved again; the assembled lock then passes :mod:`envgen.lock.checks` (whose
-mechanical fixes also lead to another round) or the lock fails naming the packages.
+Rounds: conda-lock solves environment.yml's conda packages; uv resolves the pip section
+for each platform with conda's packages held at conda's versions (see
+:mod:`envgen.lock.pipside`). When a pip package needs another version of a package conda
+provides, the conda side is pinned to what pip needs and solved again; the assembled
+lock then passes :mod:`envgen.lock.checks` (whose mechanical fixes also lead to another
+round) or the lock fails naming the packages.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ from envgen.lock.write import PipEntry, assemble, lock_bytes, lockfile_model
 from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-SOLVE_HINT = "relax the conflicting pins in envgen.toml [packages] (or pick another TensorFlow line), then envgen generate && envgen lock"
+SOLVE_HINT = (
+    "relax the conflicting pins in envgen.toml [packages] (or pick another TensorFlow"
+    " line), then envgen generate && envgen lock"
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ class LockSolver:
         self.fixes: list[str] = []
 
     def _kept_packages(self, lock_path: Path) -> list:
-        """The existing lock's packages of the platforms not locked now (kept as they are)."""
+        """The existing lock's packages of the platforms not locked now (kept as they
+        are)."""
         others = set(self.plan.platforms) - set(self.platforms)
         # an unreadable old lock is not a starting point: `lock --force` replaces it
         if not others or not lock_path.is_file() or read_lock(lock_path).problem:
@@ -101,7 +107,7 @@ class LockSolver:
         document = yaml.load(lock_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         return [p for p in lockfile_model(document).package if p.platform in others]
 
-    # ---- rounds ---------------------------------------------------------------------------------
+    # ---- rounds ----------------------------------------------------------------------
 
     def run(self, max_rounds: int) -> Solved:
         for round_ in range(max_rounds + 1):
@@ -143,14 +149,14 @@ class LockSolver:
             )
         return problem
 
-    # ---- the conda side -------------------------------------------------------------------------
+    # ---- the conda side --------------------------------------------------------------
 
     def _conda_side(self, again: bool):
         where = self.sources.channel or "conda-forge"
         self.progress(
             Step(
-                f"solving the conda side for {', '.join(self.platforms)} ({where}, conda-lock)"
-                + (" again" if again else ""),
+                f"solving the conda side for {', '.join(self.platforms)} ({where},"
+                " conda-lock)" + (" again" if again else ""),
                 f"conda-lock's conda solver reading {where} and solving",
             )
         )
@@ -172,7 +178,7 @@ class LockSolver:
         except SpecError as error:
             raise self._after_fixes(error) from None
 
-    # ---- the pip side ---------------------------------------------------------------------------
+    # ---- the pip side ----------------------------------------------------------------
 
     def _pip_side(self, conda_side, platform: str) -> tuple[PipPackage, ...]:
         requirements = (
@@ -189,7 +195,8 @@ class LockSolver:
         python = next((p.version for p in conda if p.name == "python"), None)
         if python is None:
             raise SpecError(
-                f"environment.yml has pip packages but no python among its conda packages for {platform}",
+                "environment.yml has pip packages but no python among its conda"
+                f" packages for {platform}",
                 "add python to the conda dependencies",
             )
         held = tuple(
@@ -200,8 +207,10 @@ class LockSolver:
         index = self.sources.index
         self.progress(
             Step(
-                f"resolving the pip side for {platform} with uv (Python {python}, {len(requirements)} requirements, {index})",
-                f"uv fetching package metadata from {index} (and building the metadata of sdist-only packages)",
+                f"resolving the pip side for {platform} with uv (Python {python},"
+                f" {len(requirements)} requirements, {index})",
+                f"uv fetching package metadata from {index} (and building the metadata"
+                " of sdist-only packages)",
             )
         )
         target = PipTarget(platform, python, self.plan.min_macos)
@@ -216,12 +225,15 @@ class LockSolver:
         except PipPackageMissing as error:
             raise EnvironmentProblem(
                 f"the pip index {index} lacks a package the lock needs: {error}",
-                "use an index that mirrors PyPI completely (--pypi-index URL), or the default https://pypi.org/simple",
+                "use an index that mirrors PyPI completely (--pypi-index URL), or the"
+                " default https://pypi.org/simple",
             ) from None
         except CompiledSdist as error:
             raise SpecError(
-                f"{', '.join(error.names)}: no wheel for {platform}, and the sdist compiles code (pip would need a compiler on the Mac)",
-                "take it from conda-forge: add it to [packages] conda in envgen.toml, then envgen generate && envgen lock",
+                f"{', '.join(error.names)}: no wheel for {platform}, and the sdist"
+                " compiles code (pip would need a compiler on the Mac)",
+                "take it from conda-forge: add it to [packages] conda in envgen.toml,"
+                " then envgen generate && envgen lock",
             ) from None
         return self._canonical_pip(packages.packages, platform)
 
@@ -236,7 +248,8 @@ class LockSolver:
             return packages
         self.progress(
             Step(
-                f"finding the PyPI URL of each pip file for {platform} ({self.sources.index} mirrors PyPI)",
+                f"finding the PyPI URL of each pip file for {platform}"
+                f" ({self.sources.index} mirrors PyPI)",
                 "pypi.org's simple index",
             )
         )
@@ -249,19 +262,22 @@ class LockSolver:
         except canonical.NotOnPyPI as error:
             raise SpecError(
                 f"--pypi-index {self.sources.index} does not mirror PyPI: {error}",
-                "lock with --keep-mirror-urls to keep the index's URLs in the lock, or use an index that mirrors PyPI",
+                "lock with --keep-mirror-urls to keep the index's URLs in the lock, or"
+                " use an index that mirrors PyPI",
             ) from None
         except IndexUnreachable as error:
             raise EnvironmentProblem(
                 f"could not reach PyPI to find the pip files' canonical URLs ({error})",
-                "retry where pypi.org answers, or lock with --keep-mirror-urls to keep the index's URLs",
+                "retry where pypi.org answers, or lock with --keep-mirror-urls to keep"
+                " the index's URLs",
             ) from None
         return tuple(
             replace(p, url=f.url) for p, f in zip(packages, located, strict=True)
         )
 
     def _pin_conda_to_pip(self, error: PipUnsolvable, conda_side) -> bool:
-        """Pin the conda packages pip needs another version of; False when nothing new to pin."""
+        """Pin the conda packages pip needs another version of; False when nothing new
+        to pin."""
         changed = False
         for name, spec, requirer in error.held_conflicts:
             conda_name = self.names.conda_name(name)
@@ -283,12 +299,14 @@ class LockSolver:
             changed = True
             who = requirer or "a pip package"
             self.fixes.append(
-                f"{who} needs {name}{spec.replace('.dev0', '')}, but conda provides {conda_name} {provided}: pinned conda {conda_name} {merged} and solved again"
+                f"{who} needs {name}{spec.replace('.dev0', '')}, but conda provides"
+                f" {conda_name} {provided}: pinned conda {conda_name} {merged} and"
+                " solved again"
             )
             self.progress(Step(self.fixes[-1]))
         return changed
 
-    # ---- the whole lock -------------------------------------------------------------------------
+    # ---- the whole lock --------------------------------------------------------------
 
     def _assemble(
         self, conda_side, pip: dict[str, tuple[PipPackage, ...]]
@@ -353,7 +371,8 @@ class LockSolver:
                 fix = finding.fix
                 why = "" if fix.reason in finding.message else f" ({fix.reason})"
                 self.fixes.append(
-                    f"{finding.message}{why}: pinned {fix.manager} {fix.spec()} and solved again"
+                    f"{finding.message}{why}: pinned {fix.manager} {fix.spec()} and"
+                    " solved again"
                 )
                 self.progress(Step(self.fixes[-1]))
         return changed
@@ -392,11 +411,13 @@ class LockSolver:
 
 
 def _check_hint(findings) -> str:
-    """What to do about the checks a lock failed: a channel problem is not a spec problem."""
+    """What to do about the checks a lock failed: a channel problem is not a spec
+    problem."""
     if all(f.rule == "channel" for f in findings):
         return (
-            "the channel served its files from another URL than --channel names: pass the "
-            "URL its repodata lists files under, or --keep-mirror-urls to lock its URLs as they are"
+            "the channel served its files from another URL than --channel names: pass"
+            " the URL its repodata lists files under, or --keep-mirror-urls to lock its"
+            " URLs as they are"
         )
     return (
         "fix envgen.toml ([packages], or the catalog line) so conda and pip agree, "

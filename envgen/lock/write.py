@@ -1,10 +1,13 @@
-"""The lock files: conda-lock.yml in conda-lock's own format, and one explicit file per platform.
+"""The lock files: conda-lock.yml in conda-lock's own format, and one explicit file per
+platform.
 
-This is the one place that assembles and writes them (bootstrap.sh relies on the contract):
-- ``conda-lock.yml``: conda-lock's ``Lockfile`` model written by conda-lock's writer. The conda
-  packages are conda-lock's solve; the pip packages are envgen's (``manager: pip``, the file's url,
-  its sha256, the names it requires, category main). ``metadata.custom_metadata`` records the
-  inputs' sha256s and what the lock was made against (see :data:`SOURCE_KEYS`).
+This is the one place that assembles and writes them (bootstrap.sh relies on the
+contract):
+- ``conda-lock.yml``: conda-lock's ``Lockfile`` model written by conda-lock's writer.
+  The conda packages are conda-lock's solve; the pip packages are envgen's (``manager:
+  pip``, the file's url, its sha256, the names it requires, category main).
+  ``metadata.custom_metadata`` records the inputs' sha256s and what the lock was made
+  against (see :data:`SOURCE_KEYS`).
 - ``conda-<platform>.lock``: the explicit file bootstrap.sh installs, a pure function of
   conda-lock.yml (:mod:`envgen.lock.integrity` renders and checks it).
 All files land in one commit (:func:`envgen.atomic.commit_files`), so an interrupted lock leaves
@@ -26,7 +29,8 @@ from envgen.atomic import commit_files, pending
 from envgen.names import LOCK_FILE, explicit_lock_name
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# custom_metadata keys naming what the lock was made against (a later `envgen lock` reuses them)
+# custom_metadata keys naming what the lock was made against (a later `envgen lock`
+# reuses them)
 SOURCE_KEYS = ("envgen_channel", "envgen_pypi_index", "envgen_urls")
 
 
@@ -59,9 +63,11 @@ def pip_dependency(entry: PipEntry):
 
 
 def assemble(conda_lockfile, pip: list[PipEntry], metadata: dict[str, str], kept=()):
-    """conda-lock's solve plus the pip packages and envgen's metadata, as one Lockfile model.
+    """conda-lock's solve plus the pip packages and envgen's metadata, as one Lockfile
+    model.
 
-    ``kept``: packages (models) of platforms this lock does not solve, carried over unchanged.
+    ``kept``: packages (models) of platforms this lock does not solve, carried over
+    unchanged.
     """
     lockfile = conda_lockfile.model_copy(deep=True)
     for package in lockfile.package:
@@ -102,11 +108,13 @@ def lock_bytes(lockfile) -> bytes:
 def write_lock(
     project_dir: Path, data: bytes, inputs: dict[str, str]
 ) -> tuple[str, ...]:
-    """Write conda-lock.yml (``data``) and its explicit files into the project; returns the names.
+    """Write conda-lock.yml (``data``) and its explicit files into the project; returns
+    the names.
 
-    ``inputs``: file name → sha256 of the inputs the lock was made from (envgen.toml, environment.yml).
-    The explicit files are :mod:`envgen.lock.integrity`'s render of ``data``; everything lands in one
-    commit (stale explicit files removed with it), or nothing does.
+    ``inputs``: file name → sha256 of the inputs the lock was made from (envgen.toml,
+    environment.yml). The explicit files are :mod:`envgen.lock.integrity`'s render of
+    ``data``; everything lands in one commit (stale explicit files removed with it), or
+    nothing does.
     """
     from envgen.errors import CheckFailed
     from envgen.lock.integrity import LockIntegrityError, header_lines, render_explicit
@@ -122,7 +130,8 @@ def write_lock(
     except LockIntegrityError as error:
         raise CheckFailed(
             f"the lock cannot be rendered for bootstrap.sh: {error}",
-            "run envgen lock --force; if it persists, report it with the conda-lock.yml",
+            "run envgen lock --force; if it persists, report it with the"
+            " conda-lock.yml",
         ) from None
     stale = [
         old.name
@@ -131,8 +140,8 @@ def write_lock(
         and "envgen-lock-sha256"
         in old.read_text(encoding="utf-8", errors="replace")[:2000]
     ]
-    # One commit: the explicit files, conda-lock.yml and the removal of stale explicit files
-    # land together, or (on any failure or interrupt) none of them does.
+    # One commit: the explicit files, conda-lock.yml and the removal of stale explicit
+    # files land together, or (on any failure or interrupt) none of them does.
     commit_files(
         project_dir,
         pending(project_dir, {**rendered, LOCK_FILE: data, **dict.fromkeys(stale)}),
