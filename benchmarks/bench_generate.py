@@ -1,8 +1,9 @@
-"""Benchmark: how long generating a project takes (no lock), in-process and as a fresh CLI process.
+"""Benchmark: how long generating a project takes (no lock), in-process and as a fresh
+CLI process.
 
-Run: python benchmarks/bench_generate.py [--repeat N]
-Prints the median and worst of N runs for each TF line asked for, plus the CLI's start-up cost.
-Target (issue 2): generation alone well under a second.
+Run: python benchmarks/bench_generate.py [--repeat N] Prints the median and worst of N
+runs for each TF line asked for, plus the CLI's start-up cost. Target (issue 2):
+generation alone well under a second.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def main() -> None:
             f"{'CLI --version (start-up)':<28}{statistics.median(startup_runs) * 1e3:>12.1f}{max(startup_runs) * 1e3:>10.1f}"
         )
         print(
-            f"generation alone (CLI minus start-up): {(statistics.median(cli_runs) - statistics.median(startup_runs)) * 1e3:.1f} ms"
+            "generation alone (CLI minus start-up):"
+            f" {(statistics.median(cli_runs) - statistics.median(startup_runs)) * 1e3:.1f} ms"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

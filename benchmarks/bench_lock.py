@@ -1,17 +1,20 @@
-"""Benchmark: `envgen lock` on real data beside a bare `conda-lock lock` on the same inputs.
+"""Benchmark: `envgen lock` on real data beside a bare `conda-lock lock` on the same
+inputs.
 
 Run: python benchmarks/bench_lock.py [--lines 2.13,2.16,2.18] [--repeat 3] [--bound 180]
       [--channel file:///…/conda-forge-records/channel]
 
-For each TensorFlow line, a plain project (`envgen new --no-lock`, its default Python) is locked
-against the full real-record channel (``../shared/conda-forge-records/channel``: 27,447 conda-forge
-records) and real PyPI, with warm caches (one unmeasured lock first, as a second lock on a machine
-would be). Printed: the median of ``--repeat`` runs of `envgen lock --force` (a fresh CLI process
-each, target < 15 s), the time of each phase as envgen reports it, `envgen lock --check`, and a bare
-`conda-lock lock` on the same environment.yml (pip section included, the simple index only, the
-same rattler front end and virtual packages), bounded to ``--bound`` seconds: it is killed there
-and reported as not finished (conda-lock 4.0.3's pip-side category walk does not end on these graphs).
-Needs PyPI; nothing is written outside a temporary directory.
+For each TensorFlow line, a plain project (`envgen new --no-lock`, its default Python)
+is locked against the full real-record channel
+(``../shared/conda-forge-records/channel``: 27,447 conda-forge records) and real PyPI,
+with warm caches (one unmeasured lock first, as a second lock on a machine would be).
+Printed: the median of ``--repeat`` runs of `envgen lock --force` (a fresh CLI process
+each, target < 15 s), the time of each phase as envgen reports it, `envgen lock
+--check`, and a bare `conda-lock lock` on the same environment.yml (pip section
+included, the simple index only, the same rattler front end and virtual packages),
+bounded to ``--bound`` seconds: it is killed there and reported as not finished
+(conda-lock 4.0.3's pip-side category walk does not end on these graphs). Needs PyPI;
+nothing is written outside a temporary directory.
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ def phases(stderr: str) -> list[tuple[str, float]]:
 
 
 def bare_environment(env_file: Path) -> str:
-    """environment.yml as conda-lock's own pip solver would take it (simple index only)."""
+    """environment.yml as conda-lock's own pip solver would take it (simple index
+    only)."""
     document = yaml.safe_load(env_file.read_text())
     document["pip-repositories"] = ["https://pypi.org/simple"]
     document["allow-pypi-requests"] = False  # PyPI's per-version JSON answers 404 here
@@ -161,32 +165,39 @@ def main() -> None:
         and not Path(args.channel.removeprefix("file://")).is_dir()
     ):
         raise SystemExit(
-            f"no channel at {args.channel}: pass --channel (a copy of ../shared/conda-forge-records/channel)"
+            f"no channel at {args.channel}: pass --channel (a copy of"
+            " ../shared/conda-forge-records/channel)"
         )
     work = Path(tempfile.mkdtemp(prefix="envgen-bench-lock-"))
     env = {**os.environ, "ENVGEN_CACHE_DIR": str(work / "cache")}
     print(
-        f"channel {args.channel}; pip side https://pypi.org/simple; {args.repeat} runs each, bound {args.bound:.0f} s"
+        f"channel {args.channel}; pip side https://pypi.org/simple; {args.repeat} runs"
+        f" each, bound {args.bound:.0f} s"
     )
     for tf in args.lines.split(","):
         result = bench_line(tf, args.channel, work, env, args.repeat, args.bound)
         verdict = "under" if result["median"] < TARGET else "OVER"
         print(
-            f"\nTF {tf}: {result['counts'][0]} conda + {result['counts'][1]} pip packages"
+            f"\nTF {tf}: {result['counts'][0]} conda + {result['counts'][1]} pip"
+            " packages"
         )
         print(
-            f"  envgen lock --force   median {result['median']:6.1f} s  (runs {', '.join(f'{s:.1f}' for s in result['runs'])}; {verdict} the {TARGET:.0f} s target)"
+            f"  envgen lock --force   median {result['median']:6.1f} s  (runs"
+            f" {', '.join(f'{s:.1f}' for s in result['runs'])}; {verdict} the"
+            f" {TARGET:.0f} s target)"
         )
         for phase, seconds in result["phases"]:
             print(f"      {seconds:5.1f} s  {re.sub(r' [(].*', '', phase)}")
         print(f"  envgen lock --check   {result['check'] * 1000:6.0f} ms")
         if result["bare_code"] is None:
             print(
-                f"  bare conda-lock lock  did not finish in {result['bare']:.0f} s (killed at the bound)"
+                f"  bare conda-lock lock  did not finish in {result['bare']:.0f} s"
+                " (killed at the bound)"
             )
         else:
             print(
-                f"  bare conda-lock lock  {result['bare']:6.1f} s, exit {result['bare_code']}: {result['bare_tail']}"
+                f"  bare conda-lock lock  {result['bare']:6.1f} s, exit"
+                f" {result['bare_code']}: {result['bare_tail']}"
             )
 
 

@@ -1,4 +1,5 @@
-"""Suite-wide guards: no accidental network, no writes to $HOME, no inherited pip/conda settings."""
+"""Suite-wide guards: no accidental network, no writes to $HOME, no inherited pip/conda
+settings."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 class NetworkBlocked(RuntimeError):
-    """Raised when a test that is not marked `network` tries to reach a non-local address."""
+    """Raised when a test that is not marked `network` tries to reach a non-local
+    address."""
 
 
 def _guarded_connect(self, address):
@@ -50,13 +52,15 @@ def _guarded_connect(self, address):
     if self.family == socket.AF_UNIX:
         return _REAL_CONNECT(self, address)
     raise NetworkBlocked(
-        f"test tried to reach {address!r}: mark it @pytest.mark.network or use a local fixture"
+        f"test tried to reach {address!r}: mark it @pytest.mark.network or use a local"
+        " fixture"
     )
 
 
 @pytest.fixture(autouse=True)
 def _isolate(request, monkeypatch, tmp_path_factory):
-    """Every test: sockets limited to loopback unless marked `network`; caches and HOME in a temp dir."""
+    """Every test: sockets limited to loopback unless marked `network`; caches and HOME
+    in a temp dir."""
     if "network" not in request.keywords:
         monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     home = tmp_path_factory.mktemp("home")

@@ -1,8 +1,10 @@
-"""bootstrap.sh: shellcheck, bash 3.2 compatibility, and real runs under bash on a stubbed Mac.
+"""bootstrap.sh: shellcheck, bash 3.2 compatibility, and real runs under bash on a
+stubbed Mac.
 
-The stubs in tests/fixtures/fakemac/ play macOS (uname, sw_vers, sysctl, xcode-select) and a conda
-front end that records its arguments; lock files are fabricated following the lock contract
-(conda-lock.yml + conda-osx-arm64.lock with envgen's hash header lines).
+The stubs in tests/fixtures/fakemac/ play macOS (uname, sw_vers, sysctl, xcode-select)
+and a conda front end that records its arguments; lock files are fabricated following
+the lock contract (conda-lock.yml + conda-osx-arm64.lock with envgen's hash header
+lines).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def test_rendered_bootstrap_has_no_bash4_constructs(case, kwargs):
     assert "set -euo pipefail" in text
 
 
-# ---- real runs on a stubbed Mac ---------------------------------------------------------------
+# ---- real runs on a stubbed Mac ------------------------------------------------------
 
 
 def _sha(path: Path) -> str:
@@ -137,7 +139,8 @@ def _sha(path: Path) -> str:
 
 
 def write_lock(project: Path, *, pip: bool = True) -> None:
-    """Fabricate conda-lock.yml and render conda-osx-arm64.lock from it the way `envgen lock` does."""
+    """Fabricate conda-lock.yml and render conda-osx-arm64.lock from it the way `envgen
+    lock` does."""
     import yaml
 
     from envgen.lock.integrity import header_lines, render_explicit
@@ -149,7 +152,9 @@ def write_lock(project: Path, *, pip: bool = True) -> None:
             "manager": "conda",
             "platform": "osx-arm64",
             "dependencies": {},
-            "url": "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9.18-hfa1ae8a_0_cpython.conda",
+            "url": (
+                "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9.18-hfa1ae8a_0_cpython.conda"
+            ),
             "hash": {"md5": "b" * 32, "sha256": "c" * 64},
             "category": "main",
             "optional": False,
@@ -163,7 +168,9 @@ def write_lock(project: Path, *, pip: bool = True) -> None:
                 "manager": "pip",
                 "platform": "osx-arm64",
                 "dependencies": {},
-                "url": "https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl",
+                "url": (
+                    "https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl"
+                ),
                 "hash": {"sha256": PIP_SHA},
                 "category": "main",
                 "optional": False,
@@ -229,9 +236,10 @@ def test_pip_requirements_file_content(tmp_path, mac):
     result = mac.run(project, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert (
-        f"tensorflow-metal @ https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl"
-        f" --hash=sha256:{PIP_SHA}"
-    ) in result.stdout
+        "tensorflow-metal @"
+        " https://files.pythonhosted.org/packages/x/tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl"
+        f" --hash=sha256:{PIP_SHA}" in result.stdout
+    )
 
 
 def test_prefix_project_with_jupyter(tmp_path, mac):
@@ -430,7 +438,8 @@ def test_dry_run_changes_nothing(tmp_path, mac):
 def test_verification_failure_is_exit_1(tmp_path, mac):
     project = make_project(tmp_path)
     result = mac.run(project, FAKEMAC_PYTHON_RC="1")
-    # pip goes through the same fake python, so the failing python stops at the pip step (exit 7)
+    # pip goes through the same fake python, so the failing python stops at the pip step
+    # (exit 7)
     assert result.returncode == 7
     write_lock(project, pip=False)
     (mac.root / "envs" / "demo").exists() and shutil.rmtree(mac.root / "envs" / "demo")
@@ -527,8 +536,8 @@ def test_install_micromamba_uses_a_checked_download(tmp_path, mac):
     # the project-local micromamba is not on PATH: the hint goes through its shell hook
     assert (
         'next: eval "$(./.micromamba/bin/micromamba shell hook -s bash)"'
-        " && micromamba activate demo && python train.py --epochs 3"
-    ) in result.stdout
+        " && micromamba activate demo && python train.py --epochs 3" in result.stdout
+    )
     # a second run finds the project-local micromamba and downloads nothing
     downloads = len([c for c in mac.calls() if c.startswith("curl:")])
     assert mac.run(project, "--no-verify").returncode == 0

@@ -1,5 +1,7 @@
-"""envgen's distribution name on PyPI: `envgen` itself belongs to an unrelated 2016 project
-(field-notes §5), so pyproject.toml names a distribution envgen can own, and nothing points at `envgen`."""
+"""envgen's distribution name on PyPI: `envgen` itself belongs to an unrelated 2016
+project (field-notes §5), so pyproject.toml names a distribution envgen can own, and
+nothing points at `envgen`.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def test_the_distribution_is_not_the_taken_name_and_the_command_stays_envgen():
 
 @pytest.mark.network
 def test_the_distribution_name_is_free_on_pypi_or_ours():
-    """404 (free), or a project that is ours: the same summary as pyproject.toml's description."""
+    """404 (free), or a project that is ours: the same summary as pyproject.toml's
+    description."""
     project = project_table()
     url = f"https://pypi.org/pypi/{project['name']}/json"
     try:
@@ -36,6 +39,7 @@ def test_the_distribution_name_is_free_on_pypi_or_ours():
         assert error.code == 404, f"{url} answered {error.code}"
         return
     assert info["summary"] == project["description"], (
-        f"{project['name']} on PyPI is someone else's: {info['summary']!r} ({info.get('home_page') or info.get('project_urls')}); "
-        "pick another name in pyproject.toml"
+        f"{project['name']} on PyPI is someone else's: {info['summary']!r}"
+        f" ({info.get('home_page') or info.get('project_urls')}); pick another name in"
+        " pyproject.toml"
     )

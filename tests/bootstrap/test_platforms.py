@@ -1,6 +1,7 @@
-"""One bootstrap.sh for every locked platform: the team example (osx-arm64, osx-64, linux-64) on each
-of its platforms from that platform's own lock, --check, --dry-run anywhere, and the linux-64 CPU path
-for real (this Linux machine up to the installer, then real TensorFlow CPU: verification and training).
+"""One bootstrap.sh for every locked platform: the team example (osx-arm64, osx-64,
+linux-64) on each of its platforms from that platform's own lock, --check, --dry-run
+anywhere, and the linux-64 CPU path for real (this Linux machine up to the installer,
+then real TensorFlow CPU: verification and training).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def test_team_example_installs_each_platform_from_its_own_lock(tmp_path, platfor
     assert result.returncode == 0, result.stdout + result.stderr
     calls = mac.calls()
     assert f"conda: create -y -n team --file conda-{platform}.lock" in calls
-    # exactly this platform's conda artifacts and hash-pinned wheels, nothing of another platform's
+    # exactly this platform's conda artifacts and hash-pinned wheels, nothing of another
+    # platform's
     installed = [
         c.removeprefix("conda-package: ")
         for c in calls
@@ -120,7 +122,8 @@ def test_macos_advice_names_only_lines_the_catalog_has(tmp_path):
         'set tensorflow.version = "2.8" in envgen.toml (it needs macOS 12.0)'
         in almost.stderr
     )
-    # the team project pins Python 3.11, which no line for macOS 12.0 supports; and no line runs on 11
+    # the team project pins Python 3.11, which no line for macOS 12.0 supports; and no
+    # line runs on 11
     team = team_project(tmp_path / "team-case")
     for version in ("12.0.1", "11.7.10"):
         refused = mac.run(team, FAKEMAC_MACOS=version)
@@ -143,7 +146,7 @@ def test_a_conda_for_another_platform_is_refused(tmp_path):
     assert not [c for c in mac.calls() if c.startswith("conda: create")]
 
 
-# ---- --check: the lock only -------------------------------------------------------------------
+# ---- --check: the lock only ----------------------------------------------------------
 
 
 def test_check_passes_on_a_fresh_lock_without_touching_conda(tmp_path):
@@ -224,7 +227,10 @@ def test_check_refuses_a_lock_rendered_for_another_platform(tmp_path):
         (("--check", "--dry-run"), "--check and --dry-run do not go together"),
         (
             ("--platform", "win-64"),
-            "--platform win-64: the project was not locked for it; locked: osx-arm64 linux-64 osx-64",
+            (
+                "--platform win-64: the project was not locked for it; locked:"
+                " osx-arm64 linux-64 osx-64"
+            ),
         ),
         (("--platform",), "--platform needs a value"),
     ],
@@ -250,7 +256,7 @@ def test_a_real_run_for_another_platform_is_refused(tmp_path):
     assert "--dry-run" in result.stderr
 
 
-# ---- --dry-run anywhere --------------------------------------------------------------------------
+# ---- --dry-run anywhere --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -302,8 +308,8 @@ def test_dry_run_on_an_unlocked_machine_shows_the_first_locked_platform(tmp_path
     result = mac.run(project, "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "this machine is linux-64, which the project was not locked for: showing osx-arm64"
-        in result.stdout
+        "this machine is linux-64, which the project was not locked for: showing"
+        " osx-arm64" in result.stdout
     )
     assert "--file conda-osx-arm64.lock" in result.stdout
 
@@ -345,8 +351,8 @@ def test_dry_run_of_an_unlocked_project_shows_the_steps_and_where_it_stops(tmp_p
     result = mac.run(project, "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "a real run would stop here (exit 5): conda-linux-64.lock or conda-lock.yml is missing"
-        in result.stdout
+        "a real run would stop here (exit 5): conda-linux-64.lock or conda-lock.yml is"
+        " missing" in result.stdout
     )
     assert (
         "would run: " in result.stdout
@@ -356,7 +362,7 @@ def test_dry_run_of_an_unlocked_project_shows_the_steps_and_where_it_stops(tmp_p
     assert mac.run(project).returncode == 5
 
 
-# ---- the generated script stays portable for every platform set ---------------------------------
+# ---- the generated script stays portable for every platform set ----------------------
 
 PLATFORM_SETS = [
     ("osx-arm64", "osx-64", "linux-64"),
@@ -395,11 +401,12 @@ def test_bootstrap_for_each_platform_set_is_shellcheck_clean(tmp_path, platforms
     )
 
 
-# ---- linux-64 for real: this machine, real TensorFlow CPU ----------------------------------------
+# ---- linux-64 for real: this machine, real TensorFlow CPU ----------------------------
 
 
 def hide_tensorboard(tmp_path: Path) -> str:
-    """A PYTHONPATH entry whose sitecustomize makes `import tensorboard` fail, as on TF 2.21 without it."""
+    """A PYTHONPATH entry whose sitecustomize makes `import tensorboard` fail, as on TF
+    2.21 without it."""
     site = tmp_path / "no-tensorboard"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
@@ -410,9 +417,11 @@ def hide_tensorboard(tmp_path: Path) -> str:
 
 @pytest.mark.slow
 def test_linux_64_path_verifies_and_trains_for_real_without_tensorboard(tmp_path):
-    """The team example on this Linux machine: real uname/getconf, the lock checks, a stub installer
-    (conda and pip install nothing), then the environment's python is real TensorFlow CPU: the CPU-mode
-    verification runs for real and the closing hint's command trains the example model."""
+    """The team example on this Linux machine: real uname/getconf, the lock checks, a
+    stub installer (conda and pip install nothing), then the environment's python is
+    real TensorFlow CPU: the CPU-mode verification runs for real and the closing hint's
+    command trains the example model.
+    """
     from support.tf_env import tensorflow_cpu_python
 
     project = team_project(tmp_path)
@@ -433,7 +442,8 @@ def test_linux_64_path_verifies_and_trains_for_real_without_tensorboard(tmp_path
     assert "Mode        CPU: this platform gets no GPU plugin in this project" in out
     assert "Result      OK (CPU mode): TensorFlow computes and trains on the CPU" in out
     assert "verification: passed in CPU mode" in out
-    # the hints name commands that work from here: a conda on PATH activates; the direct path always works
+    # the hints name commands that work from here: a conda on PATH activates; the direct
+    # path always works
     assert "next: conda activate team && python train.py --epochs 3" in out
     hint = re.search(
         r"or, without activating: (\S+) train.py --epochs 3$", out, re.MULTILINE
@@ -456,7 +466,8 @@ def test_linux_64_path_verifies_and_trains_for_real_without_tensorboard(tmp_path
     assert trained.returncode == 0, trained.stdout + trained.stderr
     skipped = [line for line in trained.stdout.splitlines() if "TensorBoard" in line]
     assert skipped == [
-        "TensorBoard is not installed: skipped the ./logs TensorBoard logs (add tensorboard to packages.pip in envgen.toml)"
+        "TensorBoard is not installed: skipped the ./logs TensorBoard logs (add"
+        " tensorboard to packages.pip in envgen.toml)"
     ]
     assert re.search(r"final validation accuracy: [01]\.\d+", trained.stdout)
     assert sorted(p.name for p in (project / "checkpoints").iterdir()) == [
@@ -493,7 +504,8 @@ def test_bootstrap_for_each_platform_set_has_no_bash4_constructs(platforms):
 
 
 def test_cpu_mode_verification_fails_when_tensorflow_is_broken(tmp_path):
-    """--cpu is a check that can fail: a TensorFlow that cannot import is exit 2 with its likely cause."""
+    """--cpu is a check that can fail: a TensorFlow that cannot import is exit 2 with
+    its likely cause."""
     spec = ProjectSpec(
         name="demo",
         tensorflow="2.18",

@@ -1,6 +1,6 @@
 """The generated CI workflow: valid against GitHub's workflow schema (vendored in
-tests/fixtures/github-workflow), and doing what a team needs for its platforms; no generated file
-sends anyone to the unrelated PyPI project called envgen."""
+tests/fixtures/github-workflow), and doing what a team needs for its platforms; no
+generated file sends anyone to the unrelated PyPI project called envgen."""
 
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def test_an_osx_arm64_project_bootstraps_on_macos_14(case):
     )
     (command,) = runs(macos)
     metal = CASES[case]["metal"]
-    # with Metal, the verification reports the plugin and the device (hosted runners have no GPU:
-    # --allow-cpu); without, bootstrap runs it in CPU mode on its own
+    # with Metal, the verification reports the plugin and the device (hosted runners
+    # have no GPU: --allow-cpu); without, bootstrap runs it in CPU mode on its own
     assert command.endswith(
         "./bootstrap.sh --install-micromamba --yes" + (" --allow-cpu" if metal else "")
     )

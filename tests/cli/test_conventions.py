@@ -1,10 +1,10 @@
 """Every command of the app follows the README's command-line conventions.
 
-The commands are enumerated from the typer/click tree itself, so a new command is held to the
-conventions the moment it is registered: its help (no type noise, usage with the real argument
-names, an exit-code section), usage errors pointing at its own help, ``--json`` output that parses,
-and ``-q`` printing nothing on success. A command with no recipe in ``RECIPES`` fails here until it
-gets one.
+The commands are enumerated from the typer/click tree itself, so a new command is held
+to the conventions the moment it is registered: its help (no type noise, usage with the
+real argument names, an exit-code section), usage errors pointing at its own help,
+``--json`` output that parses, and ``-q`` printing nothing on success. A command with no
+recipe in ``RECIPES`` fails here until it gets one.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 def walk(
     command: typer.core.TyperGroup | typer.core.TyperCommand, path: tuple[str, ...]
 ) -> Iterator[tuple[tuple[str, ...], object]]:
-    """Every command under ``command`` (groups included), with its words after ``envgen``."""
+    """Every command under ``command`` (groups included), with its words after
+    ``envgen``."""
     yield path, command
     for name, sub in sorted(getattr(command, "commands", {}).items()):
         yield from walk(sub, (*path, name))
@@ -46,7 +47,8 @@ TREE = _tree()
 LEAVES = [(path, cmd) for path, cmd in TREE if not hasattr(cmd, "commands")]
 IDS = [" ".join(path) or "envgen" for path, _ in TREE]
 LEAF_IDS = [" ".join(path) for path, _ in LEAVES]
-# What typer prints as a type when nothing says otherwise: <bool>, <str>, <list[str]>, <path>, <float range>...
+# What typer prints as a type when nothing says otherwise: <bool>, <str>, <list[str]>,
+# <path>, <float range>...
 TYPE_NOISE = re.compile(r"<(bool|str|int|float|path|list\[[^\]]*\]|[a-z]+ range)>")
 
 
@@ -100,7 +102,8 @@ def test_usage_error_points_at_the_commands_own_help(path, command, capsys):
     assert run([*path, "--no-such-option"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"envgen: error: No such option: --no-such-option (hint: see 'envgen {' '.join(path)} --help')"
+        "envgen: error: No such option: --no-such-option (hint: see 'envgen"
+        f" {' '.join(path)} --help')"
     ]
     # an option left without its value: the parser's error carries no context of its own
     valued = [
@@ -122,7 +125,7 @@ def test_every_command_has_json_quiet_and_verbose(path, command):
     assert {"--json", "--quiet", "-q", "--verbose", "-v"} <= flags, sorted(flags)
 
 
-# ---- --json parses and -q prints nothing, on a successful run of each command ----------------
+# ---- --json parses and -q prints nothing, on a successful run of each command --------
 
 
 @pytest.fixture(scope="module")
@@ -192,18 +195,16 @@ def _doctor(where: Path, request) -> list[str]:
 
 
 def _verify(where: Path, request) -> list[str]:
-    """A stand-in interpreter that answers like scripts/verify_gpu.py on a Mac whose GPU ran the ops."""
+    """A stand-in interpreter that answers like scripts/verify_gpu.py on a Mac whose GPU
+    ran the ops."""
     python = where / "python3"
     python.write_text(
-        f"#!{sys.executable}\n"
-        "import json, sys\n"
-        "args = sys.argv[2:]\n"
-        "print('GPU used: matmul ran on /GPU:0')\n"
-        "path = args[args.index('--json') + 1]\n"
-        "json.dump({'python': {'version': '3.9.16', 'machine': 'arm64'},\n"
-        "           'devices': [{'name': '/physical_device:GPU:0', 'type': 'GPU'}],\n"
-        "           'matmul': {'device': '/GPU:0', 'on_gpu': True, 'matches_numpy': True},\n"
-        "           'exit_code': 0}, open(path, 'w'))\n"
+        f"#!{sys.executable}\nimport json, sys\nargs = sys.argv[2:]\nprint('GPU used:"
+        " matmul ran on /GPU:0')\npath = args[args.index('--json') +"
+        " 1]\njson.dump({'python': {'version': '3.9.16', 'machine': 'arm64'},\n    "
+        "       'devices': [{'name': '/physical_device:GPU:0', 'type': 'GPU'}],\n   "
+        "        'matmul': {'device': '/GPU:0', 'on_gpu': True, 'matches_numpy':"
+        " True},\n           'exit_code': 0}, open(path, 'w'))\n"
     )
     python.chmod(0o755)
     return ["verify", "--python", str(python), "--tf", "2.6"]
@@ -271,7 +272,8 @@ def test_json_output_parses(name, tmp_path, request, capfd, monkeypatch):
 
 @pytest.mark.parametrize("name", LEAF_IDS)
 def test_quiet_prints_nothing_on_success(name, tmp_path, request, capfd, monkeypatch):
-    """capfd, not capsys: a subprocess's output (verify's script, a solver) counts too."""
+    """capfd, not capsys: a subprocess's output (verify's script, a solver) counts
+    too."""
     assert name in RECIPES, f"add a recipe for `envgen {name}` to RECIPES"
     monkeypatch.chdir(tmp_path)
     argv = RECIPES[name](tmp_path, request)
@@ -282,7 +284,8 @@ def test_quiet_prints_nothing_on_success(name, tmp_path, request, capfd, monkeyp
 
 
 def test_every_shared_exit_code_has_a_meaning_in_the_help():
-    """A new EXIT_* constant in envgen.errors shows in every command's help once it has words here."""
+    """A new EXIT_* constant in envgen.errors shows in every command's help once it has
+    words here."""
     from envgen import errors
     from envgen.commands.conventions import COMMON_EXIT_CODES, SHARED_MEANINGS
 

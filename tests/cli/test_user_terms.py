@@ -1,4 +1,5 @@
-"""Messages speak the user's terms and say what to do next (README: "Command-line conventions")."""
+"""Messages speak the user's terms and say what to do next (README: "Command-line
+conventions")."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _error(capsys) -> str:
     return lines[0]
 
 
-# ---- errors name the flag the user typed, or the key they wrote -----------------------------
+# ---- errors name the flag the user typed, or the key they wrote ----------------------
 
 
 def test_new_with_an_unsupported_python_names_the_flag(tmp_path, capsys):
@@ -34,7 +35,8 @@ def test_new_with_an_unsupported_python_names_the_flag(tmp_path, capsys):
     )
     line = _error(capsys)
     assert line.startswith(
-        "envgen: error: --python 3.10: tensorflow-macos 2.6.0 has no macOS arm64 wheel for it"
+        "envgen: error: --python 3.10: tensorflow-macos 2.6.0 has no macOS arm64 wheel"
+        " for it"
     )
     assert "leave out --python to get 3.9" in line
     assert "environment.python" not in line
@@ -73,8 +75,8 @@ def test_the_same_mistakes_in_envgen_toml_name_the_keys(tmp_path, capsys):
     assert run(["generate", "--dir", str(project)]) == 2
     line = _error(capsys)
     assert (
-        "environment.python 3.10: tensorflow-macos 2.6.0 has no macOS arm64 wheel for it"
-        in line
+        "environment.python 3.10: tensorflow-macos 2.6.0 has no macOS arm64 wheel"
+        " for it" in line
     )
     assert "remove environment.python to get 3.9" in line
     spec.write_text(
@@ -88,7 +90,7 @@ def test_the_same_mistakes_in_envgen_toml_name_the_keys(tmp_path, capsys):
     assert "set tensorflow.metal = false" in line
 
 
-# ---- after a state change, the next command; caps say why ------------------------------------
+# ---- after a state change, the next command; caps say why ----------------------------
 
 
 def test_generate_after_a_line_change_says_to_lock(tmp_path, capsys):
@@ -122,8 +124,9 @@ def test_adding_a_pip_package_says_why_the_exact_pins_gave_way_to_caps(
     assert run(["generate", "--dir", str(project)]) == 0
     caps = [line for line in capsys.readouterr().out.splitlines() if "caps" in line]
     assert caps == [
-        "pip pins: the line's caps, not envgen's exact pin set, because envgen.toml adds pip "
-        "packages (tqdm>=4.61), which exact pins could conflict with; the lock resolves the rest"
+        "pip pins: the line's caps, not envgen's exact pin set, because envgen.toml"
+        " adds pip packages (tqdm>=4.61), which exact pins could conflict with; the"
+        " lock resolves the rest"
     ]
 
 
@@ -133,7 +136,7 @@ def test_new_without_lock_names_the_next_command(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().out.splitlines()[-1] == "next: cd my-proj && envgen lock"
 
 
-# ---- a solve that fails on envgen's own pins blames envgen, not envgen.toml ------------------
+# ---- a solve that fails on envgen's own pins blames envgen, not envgen.toml ----------
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +147,8 @@ def pip_index(tmp_path_factory):
 
 
 def test_no_candidate_for_envgens_own_pin_blames_envgen(tmp_path, pip_index, capsys):
-    """The fixture channel has no h5py 3.6 (TF 2.9's pin): nothing in envgen.toml can fix that."""
+    """The fixture channel has no h5py 3.6 (TF 2.9's pin): nothing in envgen.toml can
+    fix that."""
     project = tmp_path / "demo"
     create_project(ProjectSpec(name="demo", tensorflow="2.9", python="3.9"), project)
     argv = ["lock", "-q", "--dir", str(project), "--channel", CHANNEL_URL]
@@ -174,7 +178,7 @@ def test_no_candidate_for_the_users_own_package_asks_to_relax_it(
     )
 
 
-# ---- doctor: facts about the machine apart from fixes; whole lines when piped ----------------
+# ---- doctor: facts about the machine apart from fixes; whole lines when piped --------
 
 
 def test_doctor_on_linux_reports_machine_facts_not_errors(capsys):
@@ -211,7 +215,7 @@ def test_doctor_says_it_is_probing_when_the_probe_takes_a_while(tmp_path, capfd)
     assert f"envgen doctor: probing {slow}: import tensorflow and one op" in err
 
 
-# ---- check-pair: a long list of missing symbols is summarised, -v shows all ------------------
+# ---- check-pair: a long list of missing symbols is summarised, -v shows all ----------
 
 
 def test_check_pair_summarises_many_missing_symbols(tmp_path, monkeypatch, capsys):
@@ -225,9 +229,11 @@ def test_check_pair_summarises_many_missing_symbols(tmp_path, monkeypatch, capsy
     index = _Index(
         {
             "tensorflow_metal-1.1.0-cp311-cp311-macosx_12_0_arm64.whl": {
-                PLUGIN: plugin(
-                    [Imp("_TF_NewStatus", 2), *(Imp(n, 2) for n in missing)]
-                ).build()
+                PLUGIN: (
+                    plugin(
+                        [Imp("_TF_NewStatus", 2), *(Imp(n, 2) for n in missing)]
+                    ).build()
+                )
             },
             "tensorflow-2.18.0-cp311-cp311-macosx_12_0_arm64.whl": {
                 "tensorflow-2.18.0.dist-info/METADATA": metadata.encode(),
@@ -250,7 +256,7 @@ def test_check_pair_summarises_many_missing_symbols(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().out.count("Symbol not found:") == total
 
 
-# ---- update --apply: the same closing lines as generate --------------------------------------
+# ---- update --apply: the same closing lines as generate ------------------------------
 
 
 def test_update_apply_without_lock_names_the_next_command(
@@ -292,14 +298,18 @@ def test_update_apply_without_lock_names_the_next_command(
         ),
         (
             {"tensorflow": "2.9.1"},
-            "TensorFlow 2.9.1 is not 2.9.2, the release the line's pin set was resolved for",
+            (
+                "TensorFlow 2.9.1 is not 2.9.2, the release the line's pin set was"
+                " resolved for"
+            ),
         ),
         ({"platforms": ("osx-arm64", "linux-64")}, "the project also targets linux-64"),
         ({"metal": False}, "Metal off is not the line's pair"),
     ],
 )
 def test_each_step_away_from_the_pin_set_says_why_caps_apply(change, reason):
-    """A plugin patch, another release of the line, another platform: each gives way to caps, with the reason."""
+    """A plugin patch, another release of the line, another platform: each gives way to
+    caps, with the reason."""
     from envgen.catalog.lines import load_catalog
     from envgen.generate.plan import make_plan
 

@@ -26,20 +26,23 @@ EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "mnist-metal"
 
 
 def test_example_project_is_what_envgen_renders_today():
-    """examples/mnist-metal is `envgen new mnist-metal --tf 2.18 --no-lock`; re-make it after a template change."""
+    """examples/mnist-metal is `envgen new mnist-metal --tf 2.18 --no-lock`; re-make it
+    after a template change."""
     from envgen.generate.render import render_files
 
     plan = make_plan(parse_spec((EXAMPLE / "envgen.toml").read_text()), load_catalog())
     for item in render_files(plan):
         assert (EXAMPLE / item.path).read_text() == item.content, (
-            f"examples/mnist-metal/{item.path} is out of date: rm -r examples/mnist-metal && "
-            "envgen new mnist-metal --tf 2.18 --no-lock --dir examples/mnist-metal"
+            f"examples/mnist-metal/{item.path} is out of date: rm -r"
+            " examples/mnist-metal && envgen new mnist-metal --tf 2.18 --no-lock --dir"
+            " examples/mnist-metal"
         )
 
 
 @pytest.mark.slow
 def test_example_training_learns_and_writes_logs_and_checkpoints(tmp_path):
-    """The example's train.py on TensorFlow CPU: a task it can learn, TensorBoard logs, one checkpoint per epoch."""
+    """The example's train.py on TensorFlow CPU: a task it can learn, TensorBoard logs,
+    one checkpoint per epoch."""
     import re
     import subprocess
 

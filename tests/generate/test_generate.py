@@ -1,4 +1,5 @@
-"""`envgen new` and `envgen generate` end to end through the real CLI, on temp directories."""
+"""`envgen new` and `envgen generate` end to end through the real CLI, on temp
+directories."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def test_generated_environment_is_read_by_conda_lock(tmp_path):
         tmp_path / "mapping.json"
     )  # conda-lock's name-mapping format; identity names here
     mapping.write_text(
-        '{"six": {"pypi_name": "six", "conda_name": "six", "import_name": "six", "mapping_source": "test"}}'
+        '{"six": {"pypi_name": "six", "conda_name": "six", "import_name": "six",'
+        ' "mapping_source": "test"}}'
     )
     parsed = parse_environment_file(
         project / "environment.yml",
@@ -154,7 +156,10 @@ GOOD = '[project]\nname = "demo"\n[tensorflow]\nversion = "2.6"\n'
         ),
         (
             GOOD + '[environment]\npython = "3.12"\n',
-            "environment.python 3.12: tensorflow-macos 2.6.0 has no macOS arm64 wheel for it",
+            (
+                "environment.python 3.12: tensorflow-macos 2.6.0 has no macOS arm64"
+                " wheel for it"
+            ),
         ),
         (
             GOOD + '[environment]\nplatforms = ["linux-64"]\n',

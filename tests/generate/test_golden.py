@@ -1,8 +1,9 @@
 """Golden files: every rendered file for a few representative specs, byte for byte.
 
-Each case is a folder under tests/golden/ holding `envgen.toml` (the input) and `expected/`
-(the rendered project). After an intended change, regenerate them on purpose with
-`ENVGEN_UPDATE_GOLDEN=1 python -m pytest tests/generate/test_golden.py` and review the diff.
+Each case is a folder under tests/golden/ holding `envgen.toml` (the input) and
+`expected/` (the rendered project). After an intended change, regenerate them on purpose
+with `ENVGEN_UPDATE_GOLDEN=1 python -m pytest tests/generate/test_golden.py` and review
+the diff.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`envgen new` on the lines added in late 2026 and on the pairs Pythons now follow (the shipped catalog)."""
+"""`envgen new` on the lines added in late 2026 and on the pairs Pythons now follow (the
+shipped catalog)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def test_2_19_with_metal_pairs_plugin_1_2_0_and_says_it_is_beyond_apples_table(
     code, out, err, env = new(tmp_path, capsys, "--tf", "2.19")
     assert code == 0, err
     assert (
-        "TensorFlow 2.19.1 + tensorflow-metal 1.2.0 on Python 3.12 (catalog line 2.19, inferred)"
-        in out
+        "TensorFlow 2.19.1 + tensorflow-metal 1.2.0 on Python 3.12 (catalog line 2.19,"
+        " inferred)" in out
     )
     assert "caveat: tensorflow-metal 1.2.0 with TF 2.19 is beyond Apple's table" in out
     assert "tensorflow==2.19.1" in env and "tensorflow-metal==1.2.0" in env
@@ -121,7 +122,8 @@ def test_2_15_1_installs_from_plain_tensorflow(tmp_path, capsys):
 
 
 def test_every_catalog_release_makes_a_plan_or_refuses_metal_with_the_reason():
-    """Done-when of the issue: every release from 2.5 on works, or refuses with the reason."""
+    """Done-when of the issue: every release from 2.5 on works, or refuses with the
+    reason."""
     from envgen.errors import SpecError
 
     for line in load_catalog().lines:

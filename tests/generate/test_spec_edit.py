@@ -1,4 +1,5 @@
-"""`envgen add` / `envgen remove`: envgen.toml edited with its comments and layout kept, checked, re-rendered."""
+"""`envgen add` / `envgen remove`: envgen.toml edited with its comments and layout kept,
+checked, re-rendered."""
 
 from __future__ import annotations
 
@@ -64,7 +65,10 @@ def test_add_creates_the_packages_table_when_missing():
         (
             "numpy",
             "conda",
-            r"envgen.toml left unchanged: packages.conda lists 'numpy', which envgen pins",
+            (
+                r"envgen.toml left unchanged: packages.conda lists 'numpy', which"
+                r" envgen pins"
+            ),
         ),
         (
             "tensorflow",

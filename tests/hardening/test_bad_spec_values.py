@@ -1,8 +1,9 @@
-"""Bad values in every key of envgen.toml and every option of `envgen new`: exit 2, one line naming the key, nothing written.
+"""Bad values in every key of envgen.toml and every option of `envgen new`: exit 2, one
+line naming the key, nothing written.
 
-Each case edits a generated project's envgen.toml (or passes `envgen new` an option) and checks that
-`envgen generate` refuses it with exactly one line that names the key, shows no raw control character,
-and leaves every file of the project byte for byte as it was.
+Each case edits a generated project's envgen.toml (or passes `envgen new` an option) and
+checks that `envgen generate` refuses it with exactly one line that names the key, shows
+no raw control character, and leaves every file of the project byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ LIST_KEYS = {
 
 
 def spec_text(values: dict[str, object]) -> str:
-    """An envgen.toml with the given raw TOML values per key (strings already encoded)."""
+    """An envgen.toml with the given raw TOML values per key (strings already
+    encoded)."""
     tables: dict[str, list[str]] = {}
     for key, value in values.items():
         table, name = key.split(".")

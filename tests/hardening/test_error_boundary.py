@@ -1,8 +1,10 @@
-"""The one error boundary (envgen/cli.py): what reaches it becomes one line and a code no verdict uses.
+"""The one error boundary (envgen/cli.py): what reaches it becomes one line and a code
+no verdict uses.
 
-EnvgenError → its code; OSError → 2 (a path that is wrong) or 3 (the machine: full, read-only, denied,
-I/O); UnicodeError → 2; Ctrl-C → 130; anything else → 4 "internal error" with the traceback in a log
-file the line names. Never a traceback on the terminal, never exit 1 (the verdict code) by accident.
+EnvgenError → its code; OSError → 2 (a path that is wrong) or 3 (the machine: full,
+read-only, denied, I/O); UnicodeError → 2; Ctrl-C → 130; anything else → 4 "internal
+error" with the traceback in a log file the line names. Never a traceback on the
+terminal, never exit 1 (the verdict code) by accident.
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ def test_unknown_options_are_bad_input_not_a_verdict(capsys):
 
 
 def test_a_crash_in_a_real_process_never_prints_a_traceback(tmp_path):
-    """The same boundary when envgen runs as a program: a sitecustomize makes one command crash."""
+    """The same boundary when envgen runs as a program: a sitecustomize makes one
+    command crash."""
     (tmp_path / "sitecustomize.py").write_text(
         "import envgen.generate.project as p\n"
         "def broken(*a, **k):\n    raise RuntimeError('planted bug')\n"

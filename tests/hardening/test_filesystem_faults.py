@@ -1,10 +1,11 @@
-"""File-system faults: symlinked and dangling --dir, paths that are files, read-only and full file systems,
-concurrent runs, output to a full device or a closed pipe.
+"""File-system faults: symlinked and dangling --dir, paths that are files, read-only and
+full file systems, concurrent runs, output to a full device or a closed pipe.
 
-Full and read-only file systems are real: a small tmpfs mounted for the test (this needs root; as root
-a chmod does not stop writes). Where mounting is impossible, the disk-full cases run envgen in a child
-process with RLIMIT_FSIZE lowered (a write past it fails with EFBIG, the same path through envgen as
-ENOSPC), and the read-only cases use chmod as a non-root user; each says so when it cannot run.
+Full and read-only file systems are real: a small tmpfs mounted for the test (this needs
+root; as root a chmod does not stop writes). Where mounting is impossible, the disk-full
+cases run envgen in a child process with RLIMIT_FSIZE lowered (a write past it fails
+with EFBIG, the same path through envgen as ENOSPC), and the read-only cases use chmod
+as a non-root user; each says so when it cannot run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _edit_spec(project: Path) -> None:
     )
 
 
-# ---- --dir that is not a plain directory ---------------------------------------------------------
+# ---- --dir that is not a plain directory ---------------------------------------------
 
 
 def test_new_into_a_symlink_to_an_empty_directory_follows_it(tmp_path, capsys):
@@ -142,7 +143,7 @@ def test_a_managed_file_replaced_by_a_directory_is_named(tmp_path, capsys):
     assert snapshot(project) == before
 
 
-# ---- read-only and full file systems --------------------------------------------------------------
+# ---- read-only and full file systems -------------------------------------------------
 
 
 @pytest.fixture
@@ -150,7 +151,8 @@ def mounted(tmp_path):
     with small_filesystem(tmp_path / "fs", "512k") as where:
         if where is None:
             pytest.skip(
-                "cannot mount a tmpfs here (not root): the RLIMIT_FSIZE and chmod variants below cover it"
+                "cannot mount a tmpfs here (not root): the RLIMIT_FSIZE and chmod"
+                " variants below cover it"
             )
         yield where
 
@@ -228,7 +230,8 @@ def test_new_on_a_full_disk_is_exit_3_and_leaves_no_staging(mounted, capsys):
 
 
 def test_file_size_limit_is_exit_3_and_changes_nothing(tmp_path, capsys):
-    """Disk full without a mount: a child envgen whose writes fail past RLIMIT_FSIZE (EFBIG)."""
+    """Disk full without a mount: a child envgen whose writes fail past RLIMIT_FSIZE
+    (EFBIG)."""
     project = new_project(capsys, tmp_path)
     _edit_spec(project)
     before = snapshot(project)
@@ -250,7 +253,9 @@ def test_file_size_limit_is_exit_3_and_changes_nothing(tmp_path, capsys):
 
 @pytest.mark.skipif(
     IS_ROOT,
-    reason="root writes through chmod; the tmpfs read-only cases above cover this as root",
+    reason=(
+        "root writes through chmod; the tmpfs read-only cases above cover this as root"
+    ),
 )
 def test_generate_in_a_read_only_directory_is_exit_3(tmp_path, capsys):
     project = new_project(capsys, tmp_path)
@@ -266,7 +271,7 @@ def test_generate_in_a_read_only_directory_is_exit_3(tmp_path, capsys):
     assert snapshot(project) == before
 
 
-# ---- concurrent runs -------------------------------------------------------------------------------
+# ---- concurrent runs -----------------------------------------------------------------
 
 
 def test_two_new_of_one_target_at_once_one_wins_the_other_is_refused(tmp_path):
@@ -317,7 +322,7 @@ def test_concurrent_generates_leave_one_consistent_project(tmp_path, capsys):
     assert not list(project.rglob(".envgen-*"))
 
 
-# ---- output -------------------------------------------------------------------------------------------
+# ---- output --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

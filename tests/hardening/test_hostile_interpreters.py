@@ -1,8 +1,9 @@
 """Hostile interpreters for `envgen verify` and `envgen doctor`.
 
-verify's verdict comes only from the verification script's JSON report: a program that exits 0 without
-one is a bad interpreter (2), never "GPU used". doctor's --timeout is the whole wait, and whatever the
-"interpreter" does (hang, crash, print garbage, exit 0 silently), the answer is one line with 2 or 3.
+verify's verdict comes only from the verification script's JSON report: a program that
+exits 0 without one is a bad interpreter (2), never "GPU used". doctor's --timeout is
+the whole wait, and whatever the "interpreter" does (hang, crash, print garbage, exit 0
+silently), the answer is one line with 2 or 3.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _writes_report(tmp_path: Path, report: object, exit_code: int) -> Path:
     data.write_text(report if isinstance(report, str) else json.dumps(report))
     return _interpreter(
         tmp_path,
-        f'while [ $# -gt 0 ]; do [ "$1" = --json ] && cp "{data}" "$2"; shift; done\nexit {exit_code}',
+        f'while [ $# -gt 0 ]; do [ "$1" = --json ] && cp "{data}" "$2"; shift;'
+        f" done\nexit {exit_code}",
     )
 
 

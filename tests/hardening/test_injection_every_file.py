@@ -1,10 +1,12 @@
-"""Injection into every generated file: each file is parsed back and compared with the values it was given.
+"""Injection into every generated file: each file is parsed back and compared with the
+values it was given.
 
-Two layers. The escapers themselves (envgen/generate/escape.py) round-trip a corpus of hostile strings
-through the real parsers (yaml.safe_load, bash, ast.literal_eval, tomli) and refuse every control
-character. Then whole projects made from valid but awkward specs are rendered, and each generated file is
-read back by its language's parser: environment.yml (YAML), envgen.toml (TOML), bootstrap.sh (bash -n,
-then its variables evaluated by bash), verify_gpu.py (compile, the EXPECTED_* literals), README.md.
+Two layers. The escapers themselves (envgen/generate/escape.py) round-trip a corpus of
+hostile strings through the real parsers (yaml.safe_load, bash, ast.literal_eval, tomli)
+and refuse every control character. Then whole projects made from valid but awkward
+specs are rendered, and each generated file is read back by its language's parser:
+environment.yml (YAML), envgen.toml (TOML), bootstrap.sh (bash -n, then its variables
+evaluated by bash), verify_gpu.py (compile, the EXPECTED_* literals), README.md.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def test_yaml_scalar_loads_back_exactly(case):
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_shell_word_expands_to_exactly_the_value(case, tmp_path):
     value = HOSTILE[case]
-    script = f"cd {shlex.quote(str(tmp_path))}\nVALUE={escape.sh_word(value)}\nprintf '%s' \"$VALUE\"\n"
+    script = (
+        f"cd {shlex.quote(str(tmp_path))}\nVALUE={escape.sh_word(value)}\nprintf '%s'"
+        ' "$VALUE"\n'
+    )
     done = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, check=True
     )
@@ -120,7 +125,8 @@ def test_every_escaper_refuses_control_characters(escaper, char_name):
 
 
 def test_the_renderer_refuses_an_unescaped_line_break_even_if_validation_were_bypassed():
-    """Defense in depth: a spec that skipped validation still cannot write a new line into a file."""
+    """Defense in depth: a spec that skipped validation still cannot write a new line
+    into a file."""
     plan = make_plan(
         ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), load_catalog()
     )
@@ -130,7 +136,7 @@ def test_the_renderer_refuses_an_unescaped_line_break_even_if_validation_were_by
         render_files(plan)
 
 
-# ---- whole projects, every file parsed back ------------------------------------------------------
+# ---- whole projects, every file parsed back ------------------------------------------
 
 SPECS = {
     "plain": ProjectSpec(name="demo", tensorflow="2.6", python="3.9"),
@@ -214,7 +220,8 @@ def test_bootstrap_parses_and_its_values_are_the_plans(rendered, tmp_path):
     assert (
         subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     )
-    # the variable block runs before any command; then the notice the integrity check compares with
+    # the variable block runs before any command; then the notice the integrity check
+    # compares with
     head = (
         files["bootstrap.sh"]
         .split("\nusage()", 1)[0]
@@ -295,7 +302,8 @@ def test_workflow_and_gitignore_parse(rendered):
 
 
 def test_generated_project_on_disk_round_trips_through_the_cli(tmp_path, capsys):
-    """The same checks through `envgen new` and `envgen generate` on disk, with the awkward spec."""
+    """The same checks through `envgen new` and `envgen generate` on disk, with the
+    awkward spec."""
     spec = SPECS["awkward-packages"]
     code, _, err = cli(
         capsys,
@@ -335,7 +343,8 @@ def test_generated_project_on_disk_round_trips_through_the_cli(tmp_path, capsys)
     "name", ["null", "yes", "No", "True", "off", "on", "y", "e10", "NaN", "inf"]
 )
 def test_project_names_that_yaml_reads_as_other_types_stay_strings(name):
-    """Valid names that YAML 1.1 would read as null, booleans or numbers come back as the same string."""
+    """Valid names that YAML 1.1 would read as null, booleans or numbers come back as
+    the same string."""
     plan = make_plan(
         ProjectSpec(name=name, tensorflow="2.6", python="3.9"), load_catalog()
     )

@@ -1,8 +1,10 @@
-"""Interrupts at every commit point: Ctrl-C, a failing rename, and a kill (SIGKILL) mid-commit.
+"""Interrupts at every commit point: Ctrl-C, a failing rename, and a kill (SIGKILL)
+mid-commit.
 
-A commit of several files (envgen generate's managed files, envgen lock's conda-lock.yml and explicit
-files) either lands whole or not at all. Ctrl-C and errors are rolled back in the process; a killed
-process leaves a journal that the next run in that directory rolls back before it does anything else.
+A commit of several files (envgen generate's managed files, envgen lock's conda-lock.yml
+and explicit files) either lands whole or not at all. Ctrl-C and errors are rolled back
+in the process; a killed process leaves a journal that the next run in that directory
+rolls back before it does anything else.
 """
 
 from __future__ import annotations
@@ -99,8 +101,7 @@ def test_a_commit_interrupted_at_any_rename_leaves_every_file_as_it_was(
     assert snapshot(tmp_path) == before
 
 
-KILLER = textwrap.dedent(
-    """
+KILLER = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     from envgen import atomic
@@ -116,8 +117,7 @@ KILLER = textwrap.dedent(
     atomic.os.replace = dying
     new = {"a.txt": b"new a", "sub/b.txt": b"new b", "c.txt": None, "d.txt": b"new d"}
     atomic.commit_files(root, [atomic.PendingFile(root / n, d) for n, d in new.items()])
-    """
-)
+    """)
 
 
 @pytest.mark.parametrize(
@@ -156,11 +156,12 @@ def test_a_corrupt_journal_does_not_stop_the_next_run(tmp_path):
     assert not (tmp_path / JOURNAL).exists()
 
 
-# ---- through the CLI ------------------------------------------------------------------------------
+# ---- through the CLI -----------------------------------------------------------------
 
 
 def _edit_spec(project: Path) -> None:
-    """Change envgen.toml so that generate rewrites two files (environment.yml and bootstrap.sh)."""
+    """Change envgen.toml so that generate rewrites two files (environment.yml and
+    bootstrap.sh)."""
     text = (project / "envgen.toml").read_text()
     text = text.replace("conda = []", 'conda = ["pandas"]')
     (project / "envgen.toml").write_text(
@@ -189,8 +190,7 @@ def test_generate_killed_mid_commit_is_rolled_back_by_the_next_generate(
     project = new_project(capsys, tmp_path)
     _edit_spec(project)
     before = snapshot(project)
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import os, sys
         from envgen import atomic
         from envgen.cli import run
@@ -204,8 +204,7 @@ def test_generate_killed_mid_commit_is_rolled_back_by_the_next_generate(
             return real(src, dst, *a, **k)
         atomic.os.replace = dying
         sys.exit(run(["generate", "--dir", sys.argv[1]]))
-        """
-    )
+        """)
     done = subprocess.run(
         [sys.executable, "-c", script, str(project)], capture_output=True, text=True
     )
@@ -226,7 +225,8 @@ def test_generate_killed_mid_commit_is_rolled_back_by_the_next_generate(
 def test_lock_files_interrupted_at_each_rename_stay_a_matching_pair(
     tmp_path, capsys, monkeypatch
 ):
-    """The lock writer's commit (explicit file + conda-lock.yml) lands whole or not at all."""
+    """The lock writer's commit (explicit file + conda-lock.yml) lands whole or not at
+    all."""
     project = new_project(capsys, tmp_path)
     fabricate_lock(project)
     before = snapshot(project)

@@ -1,9 +1,11 @@
-"""examples/mnist-metal's committed lock: made against real conda-forge records and real PyPI.
+"""examples/mnist-metal's committed lock: made against real conda-forge records and real
+PyPI.
 
-Offline: every URL is conda-forge's or PyPI's, every conda artifact is a real conda-forge record
-(its md5 and sha256 as tests/fixtures/lock/real/ holds them), the lock is fresh for the example's
-inputs and its explicit file renders from it. Network: every pip artifact downloads from
-files.pythonhosted.org with exactly the sha256 the lock pins.
+Offline: every URL is conda-forge's or PyPI's, every conda artifact is a real
+conda-forge record (its md5 and sha256 as tests/fixtures/lock/real/ holds them), the
+lock is fresh for the example's inputs and its explicit file renders from it. Network:
+every pip artifact downloads from files.pythonhosted.org with exactly the sha256 the
+lock pins.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def packages() -> list[dict]:
 def test_the_example_lock_is_fresh_and_names_only_conda_forge_and_pypi():
     state = freshness(EXAMPLE)
     assert state.fresh, (
-        f"{'; '.join(state.reasons)}: re-lock it with `envgen lock --dir examples/mnist-metal` "
-        "(it reuses the recorded channel, ../shared/conda-forge-records/channel, and needs PyPI)"
+        f"{'; '.join(state.reasons)}: re-lock it with `envgen lock --dir"
+        " examples/mnist-metal` (it reuses the recorded channel,"
+        " ../shared/conda-forge-records/channel, and needs PyPI)"
     )
     locked = packages()
     assert {p["manager"] for p in locked} == {"conda", "pip"}
@@ -62,9 +65,10 @@ def test_every_conda_artifact_of_the_example_is_a_real_conda_forge_record():
     assert len(conda) >= 50
     for package in conda:
         record = records[package["url"].removeprefix(CONDA_FORGE)]
-        assert package["hash"] == {"md5": record["md5"], "sha256": record["sha256"]}, (
-            package["name"]
-        )
+        assert package["hash"] == {
+            "md5": record["md5"],
+            "sha256": record["sha256"],
+        }, package["name"]
 
 
 @pytest.mark.network

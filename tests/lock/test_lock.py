@@ -1,9 +1,11 @@
-"""`envgen lock` end to end, offline: real conda-lock, the rattler front end, real uv, the fixture channel and pip index.
+"""`envgen lock` end to end, offline: real conda-lock, the rattler front end, real uv,
+the fixture channel and pip index.
 
-Every lock here really runs conda-lock 4 (its Python API) with envgen's py-rattler conda front end
-against tests/fixtures/lock/channel for the conda side, and uv against a PEP 503 index served on
-127.0.0.1 for the pip side (tests/support/lock_fixtures.py). The index counts as a mirror of PyPI:
-a stand-in PyPI (``ENVGEN_PYPI_URL``) lists the same files at files.pythonhosted.org URLs.
+Every lock here really runs conda-lock 4 (its Python API) with envgen's py-rattler conda
+front end against tests/fixtures/lock/channel for the conda side, and uv against a PEP
+503 index served on 127.0.0.1 for the pip side (tests/support/lock_fixtures.py). The
+index counts as a mirror of PyPI: a stand-in PyPI (``ENVGEN_PYPI_URL``) lists the same
+files at files.pythonhosted.org URLs.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-# ---- fixtures stay honest -------------------------------------------------------------------
+# ---- fixtures stay honest ------------------------------------------------------------
 
 
 def test_committed_channel_is_what_the_generator_writes(tmp_path):
@@ -154,7 +156,7 @@ def test_channel_has_the_2_6_lines_conda_packages():
         )
 
 
-# ---- the conda front end over py-rattler ----------------------------------------------------
+# ---- the conda front end over py-rattler ---------------------------------------------
 
 
 def test_shim_answers_conda_locks_dry_run_with_the_targets_virtual_packages(tmp_path):
@@ -263,7 +265,8 @@ def test_conda_lock_is_asked_for_the_plans_platforms_channel_and_shipped_mapping
     def fake(call: CondaLockCall) -> str:
         calls.append(call)
         derived = yaml.safe_load((call.workdir / "environment.yml").read_text())
-        # conda-lock sees the conda side only: its pip solver never runs (uv resolves the pip side)
+        # conda-lock sees the conda side only: its pip solver never runs (uv resolves
+        # the pip side)
         assert all(isinstance(d, str) for d in derived["dependencies"])
         assert (
             "pip-repositories" not in derived
@@ -293,7 +296,7 @@ def test_conda_lock_is_asked_for_the_plans_platforms_channel_and_shipped_mapping
     assert not (project / "conda-lock.yml").exists()
 
 
-# ---- the real pipeline ------------------------------------------------------------------------
+# ---- the real pipeline ---------------------------------------------------------------
 
 
 def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
@@ -342,14 +345,16 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
         [package] = packages[name]
         assert package["manager"] == "pip" and package["url"].endswith("/" + wheel)
     names = load_name_map(MAPPING_PATH)
-    # what lands in site-packages: pip packages, and conda packages that depend on python
+    # what lands in site-packages: pip packages, and conda packages that depend on
+    # python
     installed = [
         names.pypi_name(p["name"]) if p["manager"] == "conda" else p["name"]
         for p in document["package"]
         if p["manager"] == "pip" or "python" in (p.get("dependencies") or {})
     ]
     assert len(installed) == len(set(installed)), "no package twice"
-    # locked against mirrors, the lock names conda-forge's and PyPI's URLs for the same files
+    # locked against mirrors, the lock names conda-forge's and PyPI's URLs for the same
+    # files
     channel_repodata = json.loads((CHANNEL / PLATFORM / "repodata.json").read_text())
     records = {
         **channel_repodata["packages"],
@@ -395,7 +400,8 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
     )
     assert all(
         re.fullmatch(
-            r"# pip [A-Za-z0-9_.\-]+ @ https://files\.pythonhosted\.org/\S+\.(whl|tar\.gz)#sha256=[0-9a-f]{64}",
+            r"# pip [A-Za-z0-9_.\-]+ @"
+            r" https://files\.pythonhosted\.org/\S+\.(whl|tar\.gz)#sha256=[0-9a-f]{64}",
             line,
         )
         for line in pip_lines
@@ -419,7 +425,8 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
         text=True,
     )
     assert rendered.returncode == 0, rendered.stderr
-    # the same artifacts as conda-lock's own render; envgen pins conda packages by sha256 (conda-lock: md5)
+    # the same artifacts as conda-lock's own render; envgen pins conda packages by
+    # sha256 (conda-lock: md5)
     theirs = (tmp_path / "conda-osx-arm64.lock").read_text().split("@EXPLICIT", 1)[1]
     ours = explicit.split("@EXPLICIT", 1)[1]
 
@@ -457,8 +464,8 @@ def test_freshness_check_noop_and_force(tmp_path, index, capsys):
     assert (project / "conda-lock.yml").stat().st_mtime_ns == mtime, (
         "an unchanged project is not solved again"
     )
-    # a plain `envgen lock` agrees with --check: the mirrors are recorded, nothing is re-solved
-    # against conda-forge
+    # a plain `envgen lock` agrees with --check: the mirrors are recorded, nothing is
+    # re-solved against conda-forge
     assert run(["lock", "--dir", str(project)]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert (project / "conda-lock.yml").stat().st_mtime_ns == mtime
@@ -502,12 +509,14 @@ def test_a_stale_environment_yml_is_refused_before_solving(tmp_path, index, caps
 def test_conda_version_short_of_a_pip_requirement_is_pinned_and_solved_again(
     tmp_path, index, capsys
 ):
-    # the fixture channel's newest six is 1.16; tensorflow-macos 2.6 and tensorflow-metal 0.2 need six~=1.15.0
+    # the fixture channel's newest six is 1.16; tensorflow-macos 2.6 and
+    # tensorflow-metal 0.2 need six~=1.15.0
     project = new_project(tmp_path, conda=["six"])
     assert run(lock_args(project, index)) == 0
     out = capsys.readouterr().out
-    # pip (the pin set's six==1.15.0, and tensorflow-macos's six~=1.15.0) needs another six than
-    # conda's newest: conda is pinned to what pip needs and both sides are solved again
+    # pip (the pin set's six==1.15.0, and tensorflow-macos's six~=1.15.0) needs another
+    # six than conda's newest: conda is pinned to what pip needs and both sides are
+    # solved again
     assert re.search(
         r"^fixed: .* needs six[=>]=1\.15\.0.*: pinned conda six ", out, re.M
     ), out
@@ -590,7 +599,8 @@ def test_new_says_the_project_exists_when_its_lock_fails(tmp_path, capsys):
     )
     line = one_line_error(capsys.readouterr().err)
     assert line.startswith(
-        f"envgen: error: created {target}/, but locking it failed: could not reach the conda channel"
+        f"envgen: error: created {target}/, but locking it failed: could not reach the"
+        " conda channel"
     )
     assert f"lock later with: cd {target} && envgen lock --channel {channel}" in line
     assert (target / "envgen.toml").is_file() and not (
@@ -598,7 +608,7 @@ def test_new_says_the_project_exists_when_its_lock_fails(tmp_path, capsys):
     ).exists()
 
 
-# ---- interruption and concurrency (real processes) ---------------------------------------------
+# ---- interruption and concurrency (real processes) -----------------------------------
 
 
 def _spawn_lock(
@@ -683,16 +693,18 @@ def test_two_locks_at_once_never_corrupt_the_lock(tmp_path, index):
     ]
 
 
-# ---- live PyPI ----------------------------------------------------------------------------------
+# ---- live PyPI -----------------------------------------------------------------------
 
 
 @pytest.mark.network
 def test_pip_side_against_real_pypi(tmp_path, capsys):
-    """The conda side from the fixture channel, the pip side from pypi.org's simple index.
+    """The conda side from the fixture channel, the pip side from pypi.org's simple
+    index.
 
-    TF 2.16 on Python 3.11 with an extra pip package (so the line's caps apply, not envgen's pin set):
-    every pip dependency resolves to a wheel. (The 2.6 line needs sdists, whose metadata conda-lock's
-    pip solver reads through PyPI's per-version JSON, which this machine cannot reach.)
+    TF 2.16 on Python 3.11 with an extra pip package (so the line's caps apply, not
+    envgen's pin set): every pip dependency resolves to a wheel. (The 2.6 line needs
+    sdists, whose metadata conda-lock's pip solver reads through PyPI's per-version
+    JSON, which this machine cannot reach.)
     """
     target = tmp_path / "live"
     assert (

@@ -1,4 +1,5 @@
-"""Each lock consistency rule on hand-made conda-lock.yml documents (envgen/lock_checks.py)."""
+"""Each lock consistency rule on hand-made conda-lock.yml documents
+(envgen/lock_checks.py)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def test_pip_requirement_unmet_by_conda_is_fixed_by_pinning_conda():
     assert (
         finding.fix.manager == "conda" and finding.fix.spec() == "six >=1.15.0,<1.16.0"
     )
-    # the duplicate it causes is reported too, without a pip-side fix (conda's 1.16 would not do)
+    # the duplicate it causes is reported too, without a pip-side fix (conda's 1.16
+    # would not do)
     [duplicate] = check_duplicates(doc, NAMES)
     assert duplicate.packages == ("six",) and duplicate.fix is None
 
@@ -115,7 +117,8 @@ def test_duplicate_that_conda_satisfies_is_fixed_by_pinning_pip_to_conda():
     [finding] = check_duplicates(doc, NAMES)
     assert (
         finding.message
-        == "setuptools is locked twice for osx-arm64: conda setuptools 68.2.2 and pip setuptools 84.2.1"
+        == "setuptools is locked twice for osx-arm64: conda setuptools 68.2.2 and pip"
+        " setuptools 84.2.1"
     )
     assert finding.fix.manager == "pip" and finding.fix.spec() == "setuptools==68.2.2"
 
@@ -128,7 +131,8 @@ def test_duplicates_follow_the_name_mapping():
 
 
 def test_conda_packages_outside_site_packages_are_not_duplicates():
-    # conda's tzdata is timezone data (no python dependency); PyPI's tzdata is a Python package
+    # conda's tzdata is timezone data (no python dependency); PyPI's tzdata is a Python
+    # package
     doc = lock(conda("tzdata", "2023c", python=False), pip("tzdata", "2024.1"))
     assert check_duplicates(doc, NAMES) == []
 
@@ -300,9 +304,11 @@ def test_a_mac_wheel_needing_a_newer_macos_than_the_minimum_fails_the_lock():
         and finding.packages == ("optree",)
         and finding.fix is None
     )
-    assert finding.message == (
-        "optree-0.13.0-cp311-cp311-macosx_13_0_arm64.whl needs macOS 13.0, newer than this project's "
-        "minimum macOS 12.1 on osx-arm64: pin an older release of optree in [packages] pip"
+    assert (
+        finding.message
+        == "optree-0.13.0-cp311-cp311-macosx_13_0_arm64.whl needs macOS 13.0, newer"
+        " than this project's minimum macOS 12.1 on osx-arm64: pin an older release"
+        " of optree in [packages] pip"
     )
     assert check_macos_wheels(doc, "13.0") == []
     assert [f.rule for f in check_lock(doc, NAMES, min_macos="12.1")] == ["macos"]

@@ -1,13 +1,15 @@
-"""Every catalog line locks its pip side against real PyPI, for its default Python (network tests).
+"""Every catalog line locks its pip side against real PyPI, for its default Python
+(network tests).
 
-Where a conda channel for the line exists here, the whole lock runs (`envgen new`): the real-record
-fixture for 2.13–2.18, the hand-made channel for 2.6. For 2.5 and 2.7–2.12 no channel here gives a
-lockable conda side (the real records barely cover their era, and 2.7/2.8's solve needs an hdf5
-record without a sha256; see tests/fixtures/lock/real/README.md), so the pip side is resolved on its
-own, exactly as a lock would:
-conda's packages held at the versions the line's pin set records (locks/, resolved against PyPI).
-Either way: sdist-only dependencies (wrapt 1.12.1, termcolor 1.1.0, clang 5.0) resolve, a compiled
-package without an arm64 wheel would fail the lock, and a pure-Python sdist is named in the report.
+Where a conda channel for the line exists here, the whole lock runs (`envgen new`): the
+real-record fixture for 2.13–2.18, the hand-made channel for 2.6. For 2.5 and 2.7–2.12
+no channel here gives a lockable conda side (the real records barely cover their era,
+and 2.7/2.8's solve needs an hdf5 record without a sha256; see
+tests/fixtures/lock/real/README.md), so the pip side is resolved on its own, exactly as
+a lock would: conda's packages held at the versions the line's pin set records (locks/,
+resolved against PyPI). Either way: sdist-only dependencies (wrapt 1.12.1, termcolor
+1.1.0, clang 5.0) resolve, a compiled package without an arm64 wheel would fail the
+lock, and a pure-Python sdist is named in the report.
 """
 
 from __future__ import annotations
@@ -111,9 +113,11 @@ def test_a_catalog_line_locks_its_pip_side_against_real_pypi(tf, tmp_path, capsy
         p["url"].startswith(PYPI_FILES) and len(p["hash"]["sha256"]) == 64 for p in pip
     )
     assert {"tensorflow", "tensorflow-macos"} & names
-    assert not names & {"numpy", "h5py", "grpcio"}, (
-        "compiled dependencies come from conda-forge"
-    )
+    assert not names & {
+        "numpy",
+        "h5py",
+        "grpcio",
+    }, "compiled dependencies come from conda-forge"
 
 
 RECORDS = Path(__file__).resolve().parents[2].parent / "shared" / "conda-forge-records"
@@ -126,7 +130,8 @@ RECORDS = Path(__file__).resolve().parents[2].parent / "shared" / "conda-forge-r
 def test_a_2_18_project_locked_against_every_real_record_installs_on_the_stub_mac(
     tmp_path, capsys
 ):
-    """The issue's done-when: `envgen new demo --tf 2.18 --channel file://…/conda-forge-records/channel`."""
+    """The issue's done-when: `envgen new demo --tf 2.18 --channel
+    file://…/conda-forge-records/channel`."""
     project = tmp_path / "demo"
     channel = (RECORDS / "channel").as_uri()
     assert (
@@ -152,7 +157,8 @@ def test_a_2_18_project_locked_against_every_real_record_installs_on_the_stub_ma
             package["url"].removeprefix("https://conda.anaconda.org/conda-forge/")
         ]
         assert package["hash"]["sha256"] == record["sha256"]
-    # the pip sha256s, as PyPI's JSON API (not the simple index the lock read) lists each file
+    # the pip sha256s, as PyPI's JSON API (not the simple index the lock read) lists
+    # each file
     for package in pip:
         assert package["url"].startswith(PYPI_FILES)
         with urllib.request.urlopen(

@@ -1,8 +1,10 @@
-"""Locks of the modern lines against REAL conda-forge records, offline; and a graph that hangs conda-lock.
+"""Locks of the modern lines against REAL conda-forge records, offline; and a graph that
+hangs conda-lock.
 
-The conda side reads tests/fixtures/lock/real/ (real conda-forge records, with their provenance: see its
-README); the pip side reads a loopback index of wheels made for the line's pins, which counts as a
-mirror of PyPI (a stand-in PyPI lists the same files at files.pythonhosted.org URLs).
+The conda side reads tests/fixtures/lock/real/ (real conda-forge records, with their
+provenance: see its README); the pip side reads a loopback index of wheels made for the
+line's pins, which counts as a mirror of PyPI (a stand-in PyPI lists the same files at
+files.pythonhosted.org URLs).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def real_records() -> dict[str, dict]:
 
 @pytest.fixture
 def pypi(tmp_path, monkeypatch):
-    """Serve an index for some pins (and extra wheels); the stand-in PyPI answers for its files."""
+    """Serve an index for some pins (and extra wheels); the stand-in PyPI answers for
+    its files."""
     served: list[PipIndex] = []
 
     def serve(pins=(), extra=()) -> PipIndex:
@@ -59,8 +62,9 @@ def pypi(tmp_path, monkeypatch):
         index.close()
 
 
-# Requires-Dist the lock's checks read, as published: on macOS arm64 the 2.16 tensorflow-macos wheel
-# is an alias that installs tensorflow (the fixture's other wheels carry no Requires-Dist)
+# Requires-Dist the lock's checks read, as published: on macOS arm64 the 2.16
+# tensorflow-macos wheel is an alias that installs tensorflow (the fixture's other
+# wheels carry no Requires-Dist)
 PUBLISHED = {
     "2.16": [("tensorflow-macos", "2.16.2", "py3-none-any", ["tensorflow==2.16.2"])]
 }
@@ -78,7 +82,8 @@ def test_a_modern_line_locks_against_real_conda_forge_records(
 def test_a_channel_url_with_dot_dot_segments_still_locks_canonical_urls(
     tmp_path, pypi, capsys
 ):
-    """``--channel file://$PWD/../records/channel``: the solver reports the resolved path."""
+    """``--channel file://$PWD/../records/channel``: the solver reports the resolved
+    path."""
     dotted = (REAL / ".." / ".." / "real" / "channel").as_uri()
     assert "/../" in dotted
     _lock_against_real_records(tmp_path, pypi, capsys, "2.18", "3.12", dotted)
@@ -108,7 +113,8 @@ def _lock_against_real_records(tmp_path, pypi, capsys, line, python, channel_url
     python_package = next(p for p in conda if p["name"] == "python")
     assert python_package["version"].startswith(python + ".")
     for package in conda:
-        # the URL a teammate installs from is conda-forge's; the sha256 and md5 are the real record's
+        # the URL a teammate installs from is conda-forge's; the sha256 and md5 are the
+        # real record's
         assert package["url"].startswith(CONDA_FORGE + "/"), package["url"]
         record = records[package["url"].removeprefix(CONDA_FORGE + "/")]
         assert package["hash"] == {"md5": record["md5"], "sha256": record["sha256"]}
@@ -135,7 +141,7 @@ def _lock_against_real_records(tmp_path, pypi, capsys, line, python, channel_url
     assert freshness(project).fresh
 
 
-# ---- a dependency graph that makes conda-lock's category walk explode ----------------------------
+# ---- a dependency graph that makes conda-lock's category walk explode ----------------
 
 LAYERS, WIDTH = 14, 3
 
@@ -143,9 +149,10 @@ LAYERS, WIDTH = 14, 3
 def layered_graph() -> list[tuple[str, str, str, list[str]]]:
     """LAYERS layers of WIDTH packages, each requiring every package of the next layer.
 
-    Each distribution spells its name as ``Layer3_Pkg1`` while its dependents require ``layer3-pkg1``
-    (both are the same PyPI name): conda-lock's walk then fails to recognise a name it already
-    visited and expands it once per path (WIDTH ** LAYERS paths), as it did on TensorFlow 2.18's graph.
+    Each distribution spells its name as ``Layer3_Pkg1`` while its dependents require
+    ``layer3-pkg1`` (both are the same PyPI name): conda-lock's walk then fails to
+    recognise a name it already visited and expands it once per path (WIDTH ** LAYERS
+    paths), as it did on TensorFlow 2.18's graph.
     """
     graph = []
     for layer in range(LAYERS):
@@ -161,15 +168,16 @@ def layered_graph() -> list[tuple[str, str, str, list[str]]]:
 
 
 def test_conda_locks_category_walk_explodes_on_the_graph():
-    """The graph is one conda-lock 4 cannot lock: its pip side's category walk blows up on it."""
+    """The graph is one conda-lock 4 cannot lock: its pip side's category walk blows up
+    on it."""
     import conda_lock.lockfile as conda_lockfile
     from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency
     from conda_lock.models.lock_spec import VersionedDependency
 
     from envgen.lock.name_mapping import MAPPING_PATH
 
-    # planned as conda-lock's solve_pypi plans it: keyed by the requested name, each package under
-    # its distribution's own name
+    # planned as conda-lock's solve_pypi plans it: keyed by the requested name, each
+    # package under its distribution's own name
     planned = {
         requirement: [
             LockedDependency(
@@ -185,7 +193,8 @@ def test_conda_locks_category_walk_explodes_on_the_graph():
         f"layer0-pkg{j}": VersionedDependency(name=f"layer0-pkg{j}", version="*", manager="pip", category="main", extras=[])
         for j in range(WIDTH)
     }  # fmt: skip
-    # a walk that visits each of the 42 packages once per root needs a few hundred lookups
+    # a walk that visits each of the 42 packages once per root needs a few hundred
+    # lookups
     budget = 5_000
     lookups = 0
     original = conda_lockfile._seperator_munge_get
@@ -263,5 +272,6 @@ def test_the_graph_that_hangs_conda_lock_locks(tmp_path, pypi, capsys):
         f"layer1-pkg{k}" for k in range(WIDTH)
     ]
     print(
-        f"locked {len(pip)} pip packages over {WIDTH**LAYERS:,} dependency paths in {seconds:.1f}s"
+        f"locked {len(pip)} pip packages over {WIDTH**LAYERS:,} dependency paths in"
+        f" {seconds:.1f}s"
     )

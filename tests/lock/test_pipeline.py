@@ -1,6 +1,8 @@
-"""The whole path a team takes, offline: `envgen new` locks a project (real conda-lock and the rattler
-front end against the fixture channel and pip index), then its bootstrap.sh installs exactly that lock
-on a stubbed Mac. The lock step and the bootstrap were built separately; this holds them to one contract."""
+"""The whole path a team takes, offline: `envgen new` locks a project (real conda-lock
+and the rattler front end against the fixture channel and pip index), then its
+bootstrap.sh installs exactly that lock on a stubbed Mac. The lock step and the
+bootstrap were built separately; this holds them to one contract.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ def locked_project(tmp_path_factory):
     try:
         project = tmp_path_factory.mktemp("team") / "demo"
         with pytest.MonkeyPatch.context() as patch:
-            # the fixture index counts as a mirror: the lock names PyPI's URLs for its files
+            # the fixture index counts as a mirror: the lock names PyPI's URLs for its
+            # files
             patch.setenv("ENVGEN_PYPI_URL", stand_in_base(stand_in))
             code = run(
                 [
@@ -72,8 +75,8 @@ def test_bootstrap_installs_the_lock_envgen_wrote(locked_project, tmp_path):
     assert sorted(requirements) == sorted(pip)
     for name, package in pip.items():
         assert (
-            requirements[name]
-            == f"{package['url'].split('#')[0]} --hash=sha256:{package['hash']['sha256']}"
+            requirements[name] == f"{package['url'].split('#')[0]}"
+            f" --hash=sha256:{package['hash']['sha256']}"
         )
     assert "numpy" not in requirements and "tensorflow-macos" in requirements
 

@@ -1,4 +1,5 @@
-"""The pip side's pure parts: which file a pin installs, uv's output and conflicts, canonical URLs."""
+"""The pip side's pure parts: which file a pin installs, uv's output and conflicts,
+canonical URLs."""
 
 from __future__ import annotations
 
@@ -106,9 +107,10 @@ tensorflow-macos==2.6.0 \\
 def test_uv_explanations_name_what_pip_needs_of_a_conda_package():
     held = {"six", "numpy"}
     text = (
-        "Because tensorflow-macos==2.6.0 depends on six>=1.15.0,<1.16.dev0 and six==1.16.0+envgen.conda, "
-        "we can conclude that tensorflow-macos==2.6.0 cannot be used. And because you require numpy==1.26.4 "
-        "and keras==2.6.0 depends on absl-py>=1"
+        "Because tensorflow-macos==2.6.0 depends on six>=1.15.0,<1.16.dev0 and"
+        " six==1.16.0+envgen.conda, we can conclude that tensorflow-macos==2.6.0 cannot"
+        " be used. And because you require numpy==1.26.4 and keras==2.6.0 depends on"
+        " absl-py>=1"
     )
     assert _held_conflicts(text, held) == (
         ("numpy", "==1.26.4", "environment.yml"),
@@ -130,7 +132,10 @@ def test_simple_index_pages_in_json_and_html():
     assert _from_json(document, page) == [
         IndexFile("pkg-1.0.tar.gz", "https://mirror.example/f/pkg-1.0.tar.gz", "a" * 64)
     ]
-    html = f'<a href="/f/pkg-1.0-py3-none-any.whl#sha256={"B" * 64}" data-yanked="">pkg-1.0-py3-none-any.whl</a>'
+    html = (
+        f'<a href="/f/pkg-1.0-py3-none-any.whl#sha256={"B" * 64}"'
+        ' data-yanked="">pkg-1.0-py3-none-any.whl</a>'
+    )
     assert _from_html(html, page) == [
         IndexFile(
             "pkg-1.0-py3-none-any.whl",
@@ -141,7 +146,7 @@ def test_simple_index_pages_in_json_and_html():
     ]
 
 
-# ---- canonical URLs and what a lock was made against ----------------------------------------------
+# ---- canonical URLs and what a lock was made against ---------------------------------
 
 
 def test_conda_urls_from_a_mirror_become_conda_forges():

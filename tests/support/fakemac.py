@@ -1,9 +1,11 @@
-"""Run a generated bootstrap.sh under real bash with the stubs of tests/fixtures/fakemac.
+"""Run a generated bootstrap.sh under real bash with the stubs of
+tests/fixtures/fakemac.
 
 ``FakeMac`` plays an Apple Silicon Mac by default; the stubs read their answers from
-``FAKEMAC_*`` variables (tests/fixtures/fakemac/README.md), so the same class plays an Intel
-Mac (``FAKEMAC_ARM64=0``). ``FakeMac(tmp_path, machine="linux")`` keeps this machine's own
-uname, getconf and friends (a real Linux up to the installer) and adds only the fake conda.
+``FAKEMAC_*`` variables (tests/fixtures/fakemac/README.md), so the same class plays an
+Intel Mac (``FAKEMAC_ARM64=0``). ``FakeMac(tmp_path, machine="linux")`` keeps this
+machine's own uname, getconf and friends (a real Linux up to the installer) and adds
+only the fake conda.
 """
 
 from __future__ import annotations

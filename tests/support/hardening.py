@@ -1,4 +1,5 @@
-"""Helpers of the hardening battery (tests/hardening/): projects, snapshots, the CLI, small file systems."""
+"""Helpers of the hardening battery (tests/hardening/): projects, snapshots, the CLI,
+small file systems."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import yaml
 
 from envgen.cli import run
 
-# Characters no value may carry into a generated file: C0 and C1 controls, DEL, line and paragraph
-# separators, bidi and zero-width format characters, a byte-order mark.
+# Characters no value may carry into a generated file: C0 and C1 controls, DEL, line and
+# paragraph separators, bidi and zero-width format characters, a byte-order mark.
 UNSAFE_CHARACTERS = {
     "LF": "\n",
     "CR": "\r",
@@ -37,7 +38,8 @@ UNSAFE_CHARACTERS = {
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string for any text (every control or format character as a \\u escape)."""
+    """A TOML basic string for any text (every control or format character as a \\u
+    escape)."""
     out = []
     for char in value:
         if (
@@ -73,9 +75,11 @@ def cli_process(
 
 
 def assert_one_error_line(err: str, *needles: str) -> str:
-    """stderr holds exactly one `envgen: error: …` line naming each needle, no traceback, no raw control character.
+    """stderr holds exactly one `envgen: error: …` line naming each needle, no
+    traceback, no raw control character.
 
-    Other stderr lines may only be envgen's progress notes (`envgen <command>: …`, shown before the error).
+    Other stderr lines may only be envgen's progress notes (`envgen <command>: …`, shown
+    before the error).
     """
     assert "Traceback" not in err, err
     lines = err.splitlines()
@@ -127,7 +131,8 @@ def sha256(data: bytes) -> str:
 
 
 def fabricate_lock(project: Path, *, platform: str = "osx-arm64") -> dict:
-    """conda-lock.yml in conda-lock's layout (three conda packages, two pip wheels) and its explicit file, as envgen lock writes them."""
+    """conda-lock.yml in conda-lock's layout (three conda packages, two pip wheels) and
+    its explicit file, as envgen lock writes them."""
     from envgen.lock.integrity import header_lines, render_explicit
 
     def conda(name: str, version: str, build: str, deps: dict) -> dict:
@@ -137,7 +142,9 @@ def fabricate_lock(project: Path, *, platform: str = "osx-arm64") -> dict:
             "manager": "conda",
             "platform": platform,
             "dependencies": deps,
-            "url": f"https://conda.anaconda.org/conda-forge/{platform}/{name}-{version}-{build}.conda",
+            "url": (
+                f"https://conda.anaconda.org/conda-forge/{platform}/{name}-{version}-{build}.conda"
+            ),
             "hash": {
                 "md5": sha256(name.encode())[:32],
                 "sha256": sha256(f"{name}-{version}".encode()),
@@ -154,7 +161,9 @@ def fabricate_lock(project: Path, *, platform: str = "osx-arm64") -> dict:
             "manager": "pip",
             "platform": platform,
             "dependencies": {},
-            "url": f"https://files.pythonhosted.org/packages/ab/cd/{wheel}-{version}-py3-none-any.whl",
+            "url": (
+                f"https://files.pythonhosted.org/packages/ab/cd/{wheel}-{version}-py3-none-any.whl"
+            ),
             "hash": {"sha256": sha256(f"{name}=={version}".encode())},
             "category": "main",
             "optional": False,
@@ -198,7 +207,8 @@ def fabricate_lock(project: Path, *, platform: str = "osx-arm64") -> dict:
 def small_filesystem(
     where: Path, size: str = "256k", *, read_only: bool = False
 ) -> Iterator[Path | None]:
-    """A tmpfs of ``size`` mounted at where (root only); None when this machine cannot mount one."""
+    """A tmpfs of ``size`` mounted at where (root only); None when this machine cannot
+    mount one."""
     where.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],

@@ -1,8 +1,10 @@
-"""A small PyPI on 127.0.0.1 built from wheels the tests make: PEP 503 simple pages for uv and pip,
-and the JSON API (``/pypi/NAME/json``) for envgen's own client, both describing the same files.
+"""A small PyPI on 127.0.0.1 built from wheels the tests make: PEP 503 simple pages for
+uv and pip, and the JSON API (``/pypi/NAME/json``) for envgen's own client, both
+describing the same files.
 
-The wheels are the lock fixtures' real-format ones (make_fixtures.make_wheel: METADATA, WHEEL,
-RECORD) with the dependency metadata each test gives, so uv resolves them as it would PyPI's.
+The wheels are the lock fixtures' real-format ones (make_fixtures.make_wheel: METADATA,
+WHEEL, RECORD) with the dependency metadata each test gives, so uv resolves them as it
+would PyPI's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class Dist:
 
 
 def build(dist: Dist, directory: Path) -> Path:
-    """Write the wheel (the lock fixtures' real-format one) or a minimal sdist for a Dist; returns its path."""
+    """Write the wheel (the lock fixtures' real-format one) or a minimal sdist for a
+    Dist; returns its path."""
     if not dist.sdist:
         filename, data = make_fixtures.make_wheel(
             dist.name, dist.version, dist.tag, list(dist.requires)
@@ -54,7 +57,8 @@ def build(dist: Dist, directory: Path) -> Path:
 
 
 class LocalPyPI:
-    """Serve a set of Dists; use as a context manager. ``url`` is the base (``/simple/``, ``/pypi/``)."""
+    """Serve a set of Dists; use as a context manager. ``url`` is the base
+    (``/simple/``, ``/pypi/``)."""
 
     def __init__(self, dists: list[Dist], directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

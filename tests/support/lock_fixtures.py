@@ -1,4 +1,5 @@
-"""Offline lock fixtures: the local conda channel, a PyPI simple index served on loopback, projects.
+"""Offline lock fixtures: the local conda channel, a PyPI simple index served on
+loopback, projects.
 
 The channel is tests/fixtures/lock/channel (committed); the pip index is written by
 tests/fixtures/lock/make_fixtures.py for the pins the test projects use, and served by a
@@ -34,7 +35,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class PipIndex:
-    """A PEP 503 index on 127.0.0.1; ``delay`` slows every answer (to interrupt a lock mid-solve)."""
+    """A PEP 503 index on 127.0.0.1; ``delay`` slows every answer (to interrupt a lock
+    mid-solve)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -63,7 +65,8 @@ class PipIndex:
 
 
 def write_index(root: Path) -> Path:
-    """The fixture index for the tests' projects (the 2.6 line's plain pins and its caps case)."""
+    """The fixture index for the tests' projects (the 2.6 line's plain pins and its caps
+    case)."""
     return make_fixtures.write_pypi(root, make_fixtures.plain_pins("2.6", "3.9"))
 
 
@@ -80,12 +83,14 @@ PYPI_FILES = "https://files.pythonhosted.org/packages"
 
 
 def write_pypi_stand_in(root: Path, index_root: Path) -> Path:
-    """PyPI as envgen's URL check sees it, for locks made against the fixture index (a "mirror").
+    """PyPI as envgen's URL check sees it, for locks made against the fixture index (a
+    "mirror").
 
-    The fixture index's simple pages, each file linked at a files.pythonhosted.org URL (same file
-    name, same sha256). The URL's path is made from the sha256 here (PyPI's own uses a blake2b
-    digest): the lock only copies it, nothing downloads it. Serve ``root`` with PipIndex and point
-    ``ENVGEN_PYPI_URL`` at its base (``url`` without ``/simple``).
+    The fixture index's simple pages, each file linked at a files.pythonhosted.org URL
+    (same file name, same sha256). The URL's path is made from the sha256 here (PyPI's
+    own uses a blake2b digest): the lock only copies it, nothing downloads it. Serve
+    ``root`` with PipIndex and point ``ENVGEN_PYPI_URL`` at its base (``url`` without
+    ``/simple``).
     """
     import re
 

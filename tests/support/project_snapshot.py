@@ -1,4 +1,5 @@
-"""Snapshot a directory tree (paths, bytes, modes) to prove a failed command changed nothing."""
+"""Snapshot a directory tree (paths, bytes, modes) to prove a failed command changed
+nothing."""
 
 from __future__ import annotations
 

@@ -1,19 +1,21 @@
-"""Per-platform lock files for the team example (examples/specs/tf2.16-team.toml), written the way
-`envgen lock` renders them (conda-lock.yml + conda-<platform>.lock under envgen's hash header lines).
+"""Per-platform lock files for the team example (examples/specs/tf2.16-team.toml),
+written the way `envgen lock` renders them (conda-lock.yml + conda-<platform>.lock under
+envgen's hash header lines).
 
-The artifacts are real, trimmed to a few per platform (the bootstrap tests need each platform's own
-lines, not a full environment):
+The artifacts are real, trimmed to a few per platform (the bootstrap tests need each
+platform's own lines, not a full environment):
 
-- conda lines (``url#md5`` as published): osx-arm64 records from ../shared/conda-forge-records (real
-  conda-forge records); osx-64 and linux-64 lines as conda-forge published them, copied from explicit lock
-  files that public repositories commit (robotframework-jupyterlibrary's .github/locks, 2023), and
-  conda-forge's noarch tzdata and six. envgen pins conda packages by sha256: the osx-arm64 and noarch
-  sha256s are the records' real ones (SHA256 below, from ../shared/conda-forge-records); the osx-64 and
-  linux-64 lines' sha256s are not known here, so those carry a stand-in (sha256 of "stand-in:" + URL).
-  The bootstrap tests compare lock files with each other and never download, so a stand-in is enough;
-  it must never leave the tests.
-- pip lines: the TensorFlow 2.16.2 / tensorflow-metal 1.1.0 wheels for Python 3.11 on each platform,
-  file names and sha256 as PyPI's JSON API lists them (read 2026-11-23).
+- conda lines (``url#md5`` as published): osx-arm64 records from
+  ../shared/conda-forge-records (real conda-forge records); osx-64 and linux-64 lines as
+  conda-forge published them, copied from explicit lock files that public repositories
+  commit (robotframework-jupyterlibrary's .github/locks, 2023), and conda-forge's noarch
+  tzdata and six. envgen pins conda packages by sha256: the osx-arm64 and noarch sha256s
+  are the records' real ones (SHA256 below, from ../shared/conda-forge-records); the
+  osx-64 and linux-64 lines' sha256s are not known here, so those carry a stand-in
+  (sha256 of "stand-in:" + URL). The bootstrap tests compare lock files with each other
+  and never download, so a stand-in is enough; it must never leave the tests.
+- pip lines: the TensorFlow 2.16.2 / tensorflow-metal 1.1.0 wheels for Python 3.11 on
+  each platform, file names and sha256 as PyPI's JSON API lists them (read 2026-11-23).
 """
 
 from __future__ import annotations
@@ -84,13 +86,24 @@ PIP_WHEELS = {
     ],
 }
 
-# Real sha256s of the osx-arm64 and noarch records above (../shared/conda-forge-records, by file name).
+# Real sha256s of the osx-arm64 and noarch records above (../shared/conda-forge-records,
+# by file name).
 SHA256 = {
-    "python-3.11.6-h47c9636_0_cpython.conda": "77054fa9a8fc30f71a18f599ee2897905a3c515202b614fa0f793add7a04a155",
-    "numpy-1.26.2-py311h6d074dd_0.conda": "a88e48461bea106a0ce41684625f79efe473d42cf0f0310535dcfe1d98c888ba",
-    "h5py-3.10.0-nompi_py311hd00467f_101.conda": "d39483368b39d5c633bc13b7c921a4c05ed56ed3a85087eb0fa76d6c446284e2",
-    "tzdata-2023c-h71feb2d_0.conda": "0449138224adfa125b220154408419ec37c06b0b49f63c5954724325903ecf55",
-    "six-1.16.0-pyh6c4a22f_0.tar.bz2": "a85c38227b446f42c5b90d9b642f2c0567880c15d72492d8da074a59c8f91dd6",
+    "python-3.11.6-h47c9636_0_cpython.conda": (
+        "77054fa9a8fc30f71a18f599ee2897905a3c515202b614fa0f793add7a04a155"
+    ),
+    "numpy-1.26.2-py311h6d074dd_0.conda": (
+        "a88e48461bea106a0ce41684625f79efe473d42cf0f0310535dcfe1d98c888ba"
+    ),
+    "h5py-3.10.0-nompi_py311hd00467f_101.conda": (
+        "d39483368b39d5c633bc13b7c921a4c05ed56ed3a85087eb0fa76d6c446284e2"
+    ),
+    "tzdata-2023c-h71feb2d_0.conda": (
+        "0449138224adfa125b220154408419ec37c06b0b49f63c5954724325903ecf55"
+    ),
+    "six-1.16.0-pyh6c4a22f_0.tar.bz2": (
+        "a85c38227b446f42c5b90d9b642f2c0567880c15d72492d8da074a59c8f91dd6"
+    ),
 }
 
 PLATFORMS = tuple(CONDA_LINES)
@@ -117,7 +130,8 @@ def _conda_entry(platform: str, line: str) -> dict:
 
 
 def conda_lines(platform: str) -> list[str]:
-    """The explicit conda lines of one platform's lock (``url#sha256``, as envgen lock renders them)."""
+    """The explicit conda lines of one platform's lock (``url#sha256``, as envgen lock
+    renders them)."""
     return [
         f"{entry['url']}#{entry['hash']['sha256']}"
         for entry in (
@@ -135,7 +149,8 @@ def pip_requirements(platform: str) -> list[str]:
 
 
 def write_team_locks(project: Path, platforms: tuple[str, ...] = PLATFORMS) -> None:
-    """conda-lock.yml and one conda-<platform>.lock per platform, rendered as envgen lock renders them."""
+    """conda-lock.yml and one conda-<platform>.lock per platform, rendered as envgen
+    lock renders them."""
     import yaml
 
     from envgen.lock.integrity import header_lines, render_explicit

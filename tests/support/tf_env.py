@@ -1,8 +1,10 @@
-"""A Python with TensorFlow CPU, for the tests that run the verification script and doctor for real.
+"""A Python with TensorFlow CPU, for the tests that run the verification script and
+doctor for real.
 
-`ENVGEN_TF_PYTHON` names an interpreter to use (CI builds one in .ci/run); otherwise a venv is
-built once at $ENVGEN_TF_VENV (default /tmp/envgen-test-tf-venv) with `pip install tensorflow-cpu tensorboard`,
-which takes about half a minute from this machine's wheel mirror, and reused by later runs.
+`ENVGEN_TF_PYTHON` names an interpreter to use (CI builds one in .ci/run); otherwise a
+venv is built once at $ENVGEN_TF_VENV (default /tmp/envgen-test-tf-venv) with `pip
+install tensorflow-cpu tensorboard`, which takes about half a minute from this machine's
+wheel mirror, and reused by later runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ DEFAULT_VENV = Path("/tmp/envgen-test-tf-venv")
 
 
 def tensorflow_cpu_python() -> Path:
-    """Path of a python that can `import tensorflow` (CPU build); builds the venv on first use."""
+    """Path of a python that can `import tensorflow` (CPU build); builds the venv on
+    first use."""
     named = os.environ.get("ENVGEN_TF_PYTHON")
     if named:
         return Path(named)
