@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import typer
 
+from envgen.abi.recording import refresh_abi_records
 from envgen.catalog import abirecords, lines
-from envgen.catalog.abirecords import refresh_abi_records
 from envgen.catalog.lines import load_catalog
 from envgen.commands import options
 from envgen.commands.conventions import Output, command

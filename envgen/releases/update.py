@@ -756,6 +756,7 @@ def check_project(
     ``abi_check``: run the symbol check (downloads wheels) on inferred pairs with no recorded
     check, then compare again with those results.
     """
+    from envgen.abi import recording
     from envgen.catalog import abirecords
     from envgen.catalog.lines import load_catalog
     from envgen.generate.spec import load_spec
@@ -776,9 +777,9 @@ def check_project(
         if abi.get(p.metal, p.tf_package, p.tf_version) is None
     ]
     if abi_check and unchecked:
-        fresh = abirecords.run_checks(
+        fresh = recording.run_checks(
             unchecked,
-            abirecords.pair_checker(repository, releases, progress=progress),
+            recording.pair_checker(repository, releases, progress=progress),
             progress=progress,
         )
         report = find_updates(

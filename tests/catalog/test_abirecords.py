@@ -138,7 +138,7 @@ def test_cli_refresh_abi_check_writes_the_records_and_a_rerun_changes_nothing(
 
         return check
 
-    monkeypatch.setattr("envgen.catalog.abirecords.pair_checker", checker)
+    monkeypatch.setattr("envgen.abi.recording.pair_checker", checker)
     with FakePyPI() as fake:
         monkeypatch.setenv("ENVGEN_PYPI_URL", fake.url)
         fake.serve_recorded()
@@ -171,7 +171,7 @@ def test_cli_refresh_abi_check_writes_the_records_and_a_rerun_changes_nothing(
             ("tensorflow_metal-0.2.0-cp311-cp311-macosx_12_0_arm64.whl", "c" * 64),
         )
 
-        monkeypatch.setattr("envgen.catalog.abirecords.datetime", _Tomorrow)
+        monkeypatch.setattr("envgen.abi.recording.datetime", _Tomorrow)
         failing.clear()
         assert run(["catalog", "refresh", "--abi-check", "--json"]) == 0
         document = json.loads(capsys.readouterr().out)

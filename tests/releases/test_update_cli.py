@@ -316,7 +316,7 @@ def test_abi_check_flag_checks_unrecorded_inferred_pairs_before_showing_them(
 
         return check
 
-    monkeypatch.setattr("envgen.catalog.abirecords.pair_checker", checker)
+    monkeypatch.setattr("envgen.abi.recording.pair_checker", checker)
     pypi.serve_recorded(
         {
             "tensorflow-metal": add_release(
