@@ -1,9 +1,10 @@
 """Benchmark: how long `envgen doctor` takes, split into the probe and the rules.
 
-Run: python benchmarks/bench_doctor.py [--repeat N] [--tf-python PATH]
-Prints the median and worst of N runs for: the probe in a bare venv (no TensorFlow: machine,
-conda and distribution facts plus a failed import), the probe in a TensorFlow CPU venv (import,
-devices, one matmul and a conv gradient), and the rules over every recorded probe result.
+Run: python benchmarks/bench_doctor.py [--repeat N] [--tf-python PATH] Prints the median
+and worst of N runs for: the probe in a bare venv (no TensorFlow: machine, conda and
+distribution facts plus a failed import), the probe in a TensorFlow CPU venv (import,
+devices, one matmul and a conv gradient), and the rules over every recorded probe
+result.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def timed(fn) -> float:
 
 def report(label: str, times: list[float]) -> None:
     print(
-        f"{label:<56} median {statistics.median(times) * 1000:8.1f} ms   worst {max(times) * 1000:8.1f} ms   (n={len(times)})"
+        f"{label:<56} median {statistics.median(times) * 1000:8.1f} ms   worst"
+        f" {max(times) * 1000:8.1f} ms   (n={len(times)})"
     )
 
 

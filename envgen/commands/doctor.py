@@ -12,7 +12,8 @@ from rich.text import Text
 from envgen.catalog.lines import load_catalog
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
-from envgen.doctor.rules import Finding, Report, diagnose
+from envgen.doctor.findings import Finding, Report
+from envgen.doctor.rules import diagnose
 from envgen.doctor.target import (
     DEFAULT_TIMEOUT,
     choose_target,
@@ -76,11 +77,17 @@ def print_report(report: Report, console: Console, *, verbose: bool = False) -> 
             Text(f"\nfine: {', '.join(f.check for f in fine)} (-v shows the evidence)")
         )
     errors, warnings = len(report.errors), len(report.warnings)
-    counts = f"{errors} error(s), {warnings} warning(s), {len(machine)} machine fact(s), {len(fine)} ok"
+    counts = (
+        f"{errors} error(s), {warnings} warning(s), {len(machine)} machine fact(s),"
+        f" {len(fine)} ok"
+    )
     if errors:
         verdict = "fix the errors above, then rerun `envgen doctor`"
     elif machine:
-        verdict = "nothing to fix in the environment; this machine cannot run TensorFlow on a Metal GPU"
+        verdict = (
+            "nothing to fix in the environment; this machine cannot run TensorFlow on a"
+            " Metal GPU"
+        )
     else:
         verdict = "environment OK"
     console.print(Text(f"\n{counts}: {verdict}"))
@@ -110,7 +117,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--dir",
                 metavar="DIR",
-                help="An envgen project: compare the environment with its conda-lock.yml.",
+                help=(
+                    "An envgen project: compare the environment with its"
+                    " conda-lock.yml."
+                ),
             ),
         ] = None,
         timeout: Annotated[
@@ -127,7 +137,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--probe-result",
                 metavar="FILE",
-                help="Report on a recorded probe result (JSON from envgen/doctor/probe.py) instead of running one.",
+                help=(
+                    "Report on a recorded probe result (JSON from"
+                    " envgen/doctor/probe.py) instead of running one."
+                ),
             ),
         ] = None,
         as_json: options.Json = False,
@@ -153,13 +166,15 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 python, str(prefix) if prefix else None, directory, catalog
             )
             with out.step(
-                f"envgen doctor: probing {target.python}: import tensorflow and one op (up to {timeout:.0f} s)"
+                f"envgen doctor: probing {target.python}: import tensorflow and one op"
+                f" (up to {timeout:.0f} s)"
             ):
                 probe = run_probe(target.python, timeout)
             project, name, reason = target.project, str(target.python), target.reason
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)
         out.document(report.as_dict())
         if out.human or (quiet and not as_json and report.exit_code):
-            # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at 80 columns
+            # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at 80
+            # columns
             print_report(report, Console(soft_wrap=True), verbose=verbose)
         return report.exit_code

@@ -168,7 +168,7 @@ def describe(result) -> list[str]:
 
 def locked_packages(project_dir: Path) -> list[str]:
     """Every package in conda-lock.yml, one line each (for -v)."""
-    from envgen.doctor.rules import parse_lock
+    from envgen.doctor.context import parse_lock
     from envgen.names import LOCK_FILE
 
     path = Path(project_dir) / LOCK_FILE

@@ -30,7 +30,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--python",
                 metavar="PYTHON",
-                help="The interpreter to check (default: the project's environment, else python3 on PATH).",
+                help=(
+                    "The interpreter to check (default: the project's environment, else"
+                    " python3 on PATH)."
+                ),
             ),
         ] = None,
         directory: options.FoundProjectDir = None,
@@ -39,7 +42,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             typer.Option(
                 "--tf",
                 metavar="VERSION",
-                help="Outside a project: the catalog line whose pair to expect (default: the newest).",
+                help=(
+                    "Outside a project: the catalog line whose pair to expect (default:"
+                    " the newest)."
+                ),
             ),
         ] = None,
         report_path: Annotated[
@@ -70,7 +76,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         out = Output(as_json, quiet, verbose)
         run = plan_run(python, directory, tf, load_catalog())
         out.progress(
-            f"envgen verify: {run.python} ({run.python_reason}); script: {run.script_reason}"
+            f"envgen verify: {run.python} ({run.python_reason}); script:"
+            f" {run.script_reason}"
         )
         args: list[str] = []
         if plot is not None:
@@ -87,7 +94,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             if out.human:
                 code = run_verification(run, args, report_path=report_file)
             else:
-                # --json and -q: the script's own lines are kept aside, shown only if it fails
+                # --json and -q: the script's own lines are kept aside, shown only if it
+                # fails
                 with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
                     try:
                         code = run_verification(

@@ -26,7 +26,6 @@ import sys
 import time
 
 PROBE_SCHEMA = 1
-COMPILED = ("numpy", "h5py", "grpcio")
 STDERR_TAIL = 3000
 
 

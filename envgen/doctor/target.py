@@ -1,9 +1,11 @@
-"""Which interpreter ``envgen doctor`` examines, and running the probe in it (the subprocess edge).
+"""Which interpreter ``envgen doctor`` examines, and running the probe in it (the
+subprocess edge).
 
-Default target, in order: ``--python PATH``; ``--prefix PATH`` (its ``bin/python``); inside an envgen
-project (a directory with envgen.toml), the project's environment when it exists; otherwise the
-``python3`` first on PATH. Not envgen's own interpreter: envgen lives in its own venv, while the
-environment a user complains about is the one their shell activates, whose python3 comes first on PATH.
+Default target, in order: ``--python PATH``; ``--prefix PATH`` (its ``bin/python``);
+inside an envgen project (a directory with envgen.toml), the project's environment when
+it exists; otherwise the ``python3`` first on PATH. Not envgen's own interpreter: envgen
+lives in its own venv, while the environment a user complains about is the one their
+shell activates, whose python3 comes first on PATH.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envgen.catalog.lines import Catalog
-from envgen.doctor.rules import ProjectFacts, parse_lock
+from envgen.doctor.context import ProjectFacts, parse_lock
 from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EnvgenError
 from envgen.generate.plan import PREFIX_DIR, make_plan
 from envgen.generate.spec import load_spec
@@ -60,7 +62,8 @@ class ProbeTimeout(EnvgenError):
 
 @dataclass(frozen=True)
 class Target:
-    """The interpreter to probe, why it was chosen, and the project around it (if any)."""
+    """The interpreter to probe, why it was chosen, and the project around it (if
+    any)."""
 
     python: Path
     reason: str
@@ -79,7 +82,8 @@ def _python_of(prefix: Path) -> Path:
 
 
 def _named_env_candidates(name: str) -> list[Path]:
-    """Where a conda env called ``name`` may live: conda's own list first, then the usual roots."""
+    """Where a conda env called ``name`` may live: conda's own list first, then the
+    usual roots."""
     home = Path(os.path.expanduser("~"))
     found: list[Path] = []
     try:
@@ -108,8 +112,10 @@ def _named_env_candidates(name: str) -> list[Path]:
 def project_facts(
     directory: Path, catalog: Catalog
 ) -> tuple[ProjectFacts, Path | None]:
-    """What the project at ``directory`` expects, and its environment's python if that exists."""
+    """What the project at ``directory`` expects, and its environment's python if that
+    exists."""
     spec = load_spec(directory)
+    python: str | None
     try:
         plan = make_plan(spec, catalog)
         line, python, metal = plan.line, plan.python, plan.metal
@@ -141,7 +147,10 @@ def project_facts(
         else (
             str(candidates[0])
             if spec.location == "prefix"
-            else f"conda env {spec.name!r} (~/.conda/environments.txt, <conda root>/envs/{spec.name})"
+            else (
+                f"conda env {spec.name!r} (~/.conda/environments.txt, <conda"
+                f" root>/envs/{spec.name})"
+            )
         )
     )
     facts = ProjectFacts(
@@ -159,7 +168,8 @@ def project_facts(
 def find_project(
     directory: Path | None, catalog: Catalog
 ) -> tuple[ProjectFacts | None, Path | None]:
-    """The envgen project in ``--dir`` (required to be one) or the working directory (if it is one)."""
+    """The envgen project in ``--dir`` (required to be one) or the working directory (if
+    it is one)."""
     project_dir = Path(directory) if directory is not None else Path.cwd()
     if not (project_dir / SPEC_FILE).is_file():
         if directory is not None:
@@ -190,10 +200,11 @@ def choose_target(
         if not root.is_dir():
             raise InterpreterError(
                 f"--prefix {root} is not a directory",
-                "pass the path of a conda environment or venv (the directory holding bin/python)",
+                "pass the path of a conda environment or venv (the directory holding"
+                " bin/python)",
             )
         return Target(_python_of(root), "--prefix", project)
-    if project_python is not None:
+    if project is not None and project_python is not None:
         return Target(
             project_python,
             f"the environment of the envgen project in {project.directory}",
@@ -214,8 +225,8 @@ def choose_target(
 def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
     """The one subprocess call of the doctor: (returncode, stdout, stderr).
 
-    The probe runs in its own process group, killed whole on timeout: its TensorFlow child would
-    otherwise keep the pipes open and make the wait outlive the timeout.
+    The probe runs in its own process group, killed whole on timeout: its TensorFlow
+    child would otherwise keep the pipes open and make the wait outlive the timeout.
     """
     env = {
         k: v for k, v in os.environ.items() if k != "__PYVENV_LAUNCHER__"
@@ -243,23 +254,27 @@ def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
 
 
 def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Run the probe (probe.py) with ``python`` from an empty temporary directory; its JSON answer as a dict."""
+    """Run the probe (probe.py) with ``python`` from an empty temporary directory; its
+    JSON answer as a dict."""
     python = Path(python)
     if not python.exists():
         raise InterpreterError(
             f"no Python at {python}",
-            "pass the path of an existing interpreter, e.g. --python ~/miniforge3/envs/NAME/bin/python",
+            "pass the path of an existing interpreter, e.g. --python"
+            " ~/miniforge3/envs/NAME/bin/python",
         )
     if python.is_dir() or not os.access(python, os.X_OK):
         raise InterpreterError(
             f"{python} is not an executable interpreter",
-            "pass the python binary itself (…/bin/python), or --prefix for an environment directory",
+            "pass the python binary itself (…/bin/python), or --prefix for an"
+            " environment directory",
         )
     with tempfile.TemporaryDirectory(prefix="envgen-doctor-") as scratch:
         script = Path(scratch) / "envgen_doctor_probe.py"
         shutil.copyfile(PROBE_SCRIPT, script)
         try:
-            # --timeout is the whole wait: the probe's TensorFlow stage gets what is left of it.
+            # --timeout is the whole wait: the probe's TensorFlow stage gets what is
+            # left of it.
             returncode, out, err = _run(
                 [
                     str(python),
@@ -272,8 +287,10 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
             )
         except subprocess.TimeoutExpired:
             raise ProbeTimeout(
-                f"the probe in {python} gave no answer within {timeout:.0f} s (--timeout)",
-                "the environment hangs (importing TensorFlow, or before); try `--timeout 600`, or recreate it with ./bootstrap.sh",
+                f"the probe in {python} gave no answer within {timeout:.0f} s"
+                " (--timeout)",
+                "the environment hangs (importing TensorFlow, or before); try"
+                " `--timeout 600`, or recreate it with ./bootstrap.sh",
             ) from None
         except OSError as error:
             raise InterpreterError(
@@ -291,7 +308,8 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
         ]
         raise InterpreterError(
             f"{python} is not a working Python (exit {returncode}): {last[:200]}",
-            "repair or recreate that environment (./bootstrap.sh in an envgen project), or pass another --python",
+            "repair or recreate that environment (./bootstrap.sh in an envgen project),"
+            " or pass another --python",
         ) from None
     if not isinstance(answer, dict) or "probe_schema" not in answer:
         raise InterpreterError(
@@ -302,7 +320,8 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
 
 
 def load_probe_result(path: Path) -> dict:
-    """A probe result recorded earlier (``python3 envgen/doctor/probe.py > probe.json`` on the machine in question)."""
+    """A probe result recorded earlier (``python3 envgen/doctor/probe.py > probe.json``
+    on the machine in question)."""
     try:
         answer = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -1,9 +1,11 @@
-"""Run a project's GPU verification script (scripts/verify_gpu.py) with a target interpreter.
+"""Run a project's GPU verification script (scripts/verify_gpu.py) with a target
+interpreter.
 
-The script is standalone (stdlib + TensorFlow) and runs inside the environment it checks; envgen only
-chooses the interpreter and the script, and reads the verdict from the script's JSON report (never from
-the process's exit status, which any program can fake): 0 GPU used, 1 no GPU or ops on the CPU,
-2 TensorFlow failed to import, another error, or no report at all.
+The script is standalone (stdlib + TensorFlow) and runs inside the environment it
+checks; envgen only chooses the interpreter and the script, and reads the verdict from
+the script's JSON report (never from the process's exit status, which any program can
+fake): 0 GPU used, 1 no GPU or ops on the CPU, 2 TensorFlow failed to import, another
+error, or no report at all.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ SCRIPT_PATH = "scripts/verify_gpu.py"
 
 @dataclass(frozen=True)
 class VerifyRun:
-    """What `envgen verify` runs: the interpreter, the script (or its rendered text), and why."""
+    """What `envgen verify` runs: the interpreter, the script (or its rendered text),
+    and why."""
 
     python: Path
     python_reason: str
@@ -38,7 +41,8 @@ class VerifyRun:
 
 
 def rendered_script(spec: ProjectSpec, catalog: Catalog) -> str:
-    """The verification script envgen renders for a spec (same template as a project's)."""
+    """The verification script envgen renders for a spec (same template as a
+    project's)."""
     plan = make_plan(spec, catalog)
     return next(item.content for item in render_files(plan) if item.path == SCRIPT_PATH)
 
@@ -46,7 +50,8 @@ def rendered_script(spec: ProjectSpec, catalog: Catalog) -> str:
 def plan_run(
     python: str | None, directory: Path | None, tf: str | None, catalog: Catalog
 ) -> VerifyRun:
-    """Choose the interpreter (as `envgen doctor` does) and the script: the project's own, else one rendered for --tf."""
+    """Choose the interpreter (as `envgen doctor` does) and the script: the project's
+    own, else one rendered for --tf."""
     target = choose_target(python, None, directory, catalog)
     project, _ = find_project(directory, catalog)
     if project is not None and tf is None:
@@ -66,7 +71,8 @@ def plan_run(
             target.reason,
             None,
             text,
-            f"rendered from {project.directory}/envgen.toml ({SCRIPT_PATH} is missing: run envgen generate)",
+            f"rendered from {project.directory}/envgen.toml ({SCRIPT_PATH} is missing:"
+            " run envgen generate)",
             project.directory,
         )
     line = (
@@ -96,7 +102,8 @@ def plan_run(
 
 
 def _run(argv: list[str], cwd: Path, output: TextIO | None = None) -> int:
-    """The one subprocess call: the script's output goes to ``output`` (default: the terminal)."""
+    """The one subprocess call: the script's output goes to ``output`` (default: the
+    terminal)."""
     return subprocess.run(argv, cwd=str(cwd), stdout=output, stderr=output).returncode
 
 
@@ -104,9 +111,11 @@ VERDICTS = {0: "GPU used", 1: "no GPU, or ops ran on the CPU", 2: "TensorFlow br
 
 
 def verdict(report: object, *, allow_cpu: bool) -> int:
-    """The exit code a verification report proves: 0 GPU used, 1 not, 2 an error; from its facts alone.
+    """The exit code a verification report proves: 0 GPU used, 1 not, 2 an error; from
+    its facts alone.
 
-    A report that is not one (not a mapping, no devices or matmul facts) proves nothing: ``ValueError``.
+    A report that is not one (not a mapping, no devices or matmul facts) proves nothing:
+    ``ValueError``.
     """
     if not isinstance(report, dict) or not isinstance(report.get("python"), dict):
         raise ValueError("not a verification report")
@@ -130,9 +139,10 @@ def _read_report(path: Path, returncode: int, python: Path) -> dict:
         report = None
     if not isinstance(report, dict):
         raise InterpreterError(
-            f"{python} ran the verification script but wrote no report (exit status {returncode}): "
-            "nothing shows that TensorFlow ran at all",
-            "pass the environment's own Python (--python PATH/bin/python), or recreate it with ./bootstrap.sh",
+            f"{python} ran the verification script but wrote no report (exit status"
+            f" {returncode}): nothing shows that TensorFlow ran at all",
+            "pass the environment's own Python (--python PATH/bin/python), or recreate"
+            " it with ./bootstrap.sh",
         )
     return report
 
@@ -144,16 +154,19 @@ def run_verification(
     output: TextIO | None = None,
     report_path: Path | None = None,
 ) -> int:
-    """Run the script with the chosen interpreter; the verdict comes from its JSON report, never its exit status.
+    """Run the script with the chosen interpreter; the verdict comes from its JSON
+    report, never its exit status.
 
-    An interpreter that exits 0 without the script's report (or with one that proves nothing) is a bad
-    interpreter (exit 2), not a passed check. ``report_path`` receives a copy of the report; ``output``
-    is where the script's own lines go (a file, or the terminal when None).
+    An interpreter that exits 0 without the script's report (or with one that proves
+    nothing) is a bad interpreter (exit 2), not a passed check. ``report_path`` receives
+    a copy of the report; ``output`` is where the script's own lines go (a file, or the
+    terminal when None).
     """
     if not run.python.exists():
         raise InterpreterError(
             f"the interpreter {run.python} does not exist",
-            "run ./bootstrap.sh to create the project's environment, or pass --python PATH",
+            "run ./bootstrap.sh to create the project's environment, or pass --python"
+            " PATH",
         )
     with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
         script = run.script

@@ -1,5 +1,5 @@
 """envgen's distribution name on PyPI: `envgen` itself belongs to an unrelated 2016
-project (field-notes §5), so pyproject.toml names a distribution envgen can own, and
+project ("A Virtual Environment Generator", Python 2), so pyproject.toml names a distribution envgen can own, and
 nothing points at `envgen`.
 """
 

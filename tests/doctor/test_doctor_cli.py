@@ -39,7 +39,8 @@ def _checks(answer: dict) -> dict:
 
 
 def _bare_venv(where: Path) -> Path:
-    """A venv without pip (fast to make): only what a test writes into it is installed."""
+    """A venv without pip (fast to make): only what a test writes into it is
+    installed."""
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(where)], check=True
     )
@@ -71,7 +72,7 @@ def _fake_dist(site: Path, name: str, version: str) -> None:
     (info / "RECORD").write_text("", encoding="utf-8")
 
 
-# ---- real runs ---------------------------------------------------------------------------
+# ---- real runs -----------------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -124,21 +125,23 @@ def test_both_tensorflow_and_tensorflow_macos_in_a_real_venv(tmp_path, capsys):
         and f"tensorflow-macos {LINE.version}" in conflict["evidence"]
     )
     assert (
-        conflict["fix"]
-        == f"pip uninstall -y tensorflow tensorflow-macos && pip install {LINE.package}=={LINE.version}"
+        conflict["fix"] == "pip uninstall -y tensorflow tensorflow-macos && pip install"
+        f" {LINE.package}=={LINE.version}"
     )
-    # the fake distributions hold no code: the import failure is reported too, with its text
+    # the fake distributions hold no code: the import failure is reported too, with its
+    # text
     assert (
         found["tf-import"]["severity"] == "error"
         and "No module named 'tensorflow'" in found["tf-import"]["evidence"]
     )
 
 
-# ---- a missing, broken or hanging interpreter ----------------------------------------------
+# ---- a missing, broken or hanging interpreter ----------------------------------------
 
 
 def _one_error_line(capsys) -> str:
-    """The error line; a probe that ran past a second also said it was probing (progress)."""
+    """The error line; a probe that ran past a second also said it was probing
+    (progress)."""
     captured = capsys.readouterr()
     lines = [
         line
@@ -160,7 +163,8 @@ def test_missing_interpreter_is_exit_2(tmp_path, capsys):
 def test_broken_interpreter_is_exit_2(tmp_path, capsys):
     broken = tmp_path / "python"
     broken.write_text(
-        "#!/bin/sh\necho 'dyld: Library not loaded: @rpath/libpython3.9.dylib' >&2\nexit 134\n",
+        "#!/bin/sh\necho 'dyld: Library not loaded: @rpath/libpython3.9.dylib'"
+        " >&2\nexit 134\n",
         encoding="utf-8",
     )
     broken.chmod(0o755)
@@ -267,13 +271,15 @@ def test_old_interpreters_get_a_report_not_a_crash(capsys):
         assert code == 1 and found["python-version"]["severity"] == "error", python
 
 
-# ---- inside an envgen project ----------------------------------------------------------------
+# ---- inside an envgen project --------------------------------------------------------
 
 
 def _project(directory: Path, location: str = "named", lock: str | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "envgen.toml").write_text(
-        f'[project]\nname = "demo"\n\n[tensorflow]\nversion = "{LINE.tf}"\n\n[environment]\npython = "{LINE.default_python}"\nlocation = "{location}"\n',
+        '[project]\nname = "demo"\n\n[tensorflow]\nversion ='
+        f' "{LINE.tf}"\n\n[environment]\npython = "{LINE.default_python}"\nlocation ='
+        f' "{location}"\n',
         encoding="utf-8",
     )
     if lock is not None:
@@ -348,7 +354,7 @@ def test_outside_a_project_the_default_is_python3_on_path(tmp_path):
     assert target.reason == "python3 first on PATH" and target.project is None
 
 
-# ---- the probe on a conda layout (a venv dressed with conda-meta/, as conda leaves it) ----------
+# ---- the probe on a conda layout (a venv dressed with conda-meta/, as conda leaves it)
 
 
 def _conda_record(
@@ -396,7 +402,8 @@ def test_probe_reads_conda_meta_channels_and_who_installed_each_distribution(
         "osx-arm64",
         [],
     )
-    # numpy: conda's record from defaults, but the files on disk are a pip install that replaced it
+    # numpy: conda's record from defaults, but the files on disk are a pip install that
+    # replaced it
     _conda_record(
         meta,
         "numpy",

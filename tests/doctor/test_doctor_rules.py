@@ -1,8 +1,11 @@
-"""envgen doctor's rules on recorded probe results: one fixture per failure in field-notes §1.
+"""envgen doctor's rules on recorded probe results: one fixture per failure.
 
-Fixtures: tests/fixtures/doctor/ (see its README: linux-tensorflow-cpu.json recorded here, the Mac
-ones hand-made in the probe's real shape by make_fixtures.py). Expected pins and pairs are read
-from the catalog's 2.6 line, never hard-coded, so completing the catalog does not break these tests.
+The failures are the rows of envgen/doctor/FAILURES.md.
+
+Fixtures: tests/fixtures/doctor/ (see its README: linux-tensorflow-cpu.json recorded
+here, the Mac ones hand-made in the probe's real shape by make_fixtures.py). Expected
+pins and pairs are read from the catalog's 2.6 line, never hard-coded, so completing the
+catalog does not break these tests.
 """
 
 from __future__ import annotations
@@ -14,14 +17,9 @@ import pytest
 from packaging.version import Version
 
 from envgen.catalog.lines import load_catalog
-from envgen.doctor.rules import (
-    SEVERITIES,
-    LockedPackage,
-    ProjectFacts,
-    channel_name,
-    diagnose,
-    parse_lock,
-)
+from envgen.doctor.context import LockedPackage, ProjectFacts, channel_name, parse_lock
+from envgen.doctor.findings import SEVERITIES
+from envgen.doctor.rules import diagnose
 from envgen.errors import SpecError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "doctor"
@@ -84,7 +82,7 @@ def test_healthy_mac_has_no_errors_or_warnings():
     assert found["channels"].severity == "ok"
 
 
-# ---- one test per row of the failure table -------------------------------------------------
+# ---- one test per row of the failure table -------------------------------------------
 
 
 def test_unpinned_python_against_the_project_line():
@@ -175,8 +173,8 @@ def test_symbol_not_found_when_the_plugin_loads():
     plugin = found["metal-plugin"]
     assert plugin.severity == "error"
     assert (
-        plugin.evidence
-        == "libmetal_plugin.dylib: Symbol not found: __ZN10tensorflow16TensorShapeProtoC1ERKS0_"
+        plugin.evidence == "libmetal_plugin.dylib: Symbol not found:"
+        " __ZN10tensorflow16TensorShapeProtoC1ERKS0_"
     )
     assert (
         f"pip install {LINE.package}=={LINE.version} tensorflow-metal=={LINE.metal}"
@@ -221,8 +219,8 @@ def test_both_tensorflow_and_tensorflow_macos():
         and "tensorflow 2.6.0" in finding.evidence
     )
     assert (
-        finding.fix
-        == f"pip uninstall -y tensorflow tensorflow-macos && pip install {LINE.package}=={LINE.version}"
+        finding.fix == "pip uninstall -y tensorflow tensorflow-macos && pip install"
+        f" {LINE.package}=={LINE.version}"
     )
 
 
@@ -289,7 +287,7 @@ def test_another_channel_alone_is_a_warning():
     )
 
 
-# ---- the checks the table implies -----------------------------------------------------------
+# ---- the checks the table implies ----------------------------------------------------
 
 
 def test_tensorflow_metal_missing_on_apple_silicon():
@@ -311,7 +309,8 @@ def test_tensorflow_metal_missing_is_fine_in_a_cpu_only_project():
 
 
 def test_not_macos_recorded_on_this_machine():
-    """Linux: not a Mac, no Apple GPU, no plugin are facts about the machine, not errors to fix."""
+    """Linux: not a Mac, no Apple GPU, no plugin are facts about the machine, not errors
+    to fix."""
     found = by_check(probe("linux-tensorflow-cpu"))
     assert found["macos"].severity == "fact" and found["macos"].evidence.startswith(
         "OS: Linux"
@@ -403,7 +402,9 @@ def test_an_empty_or_partial_probe_result_does_not_crash_the_rules():
         (
             {
                 "channel": "",
-                "url": "https://conda.anaconda.org/apple/osx-arm64/tensorflow-deps-2.9.0-0.tar.bz2",
+                "url": (
+                    "https://conda.anaconda.org/apple/osx-arm64/tensorflow-deps-2.9.0-0.tar.bz2"
+                ),
             },
             "apple",
         ),
@@ -414,7 +415,7 @@ def test_channel_names(raw, name):
     assert channel_name(raw) == name
 
 
-# ---- the project's lock -------------------------------------------------------------------
+# ---- the project's lock --------------------------------------------------------------
 
 
 def _lock_of(result: dict, platform: str = "osx-arm64") -> tuple[LockedPackage, ...]:

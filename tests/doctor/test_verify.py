@@ -1,4 +1,5 @@
-"""scripts/verify_gpu.py run for real (TensorFlow CPU, no TensorFlow) and `envgen verify` around it."""
+"""scripts/verify_gpu.py run for real (TensorFlow CPU, no TensorFlow) and `envgen
+verify` around it."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def test_tensorflow_cpu_reports_no_gpu_and_exits_1(script, tf_python, tmp_path):
     assert report["memory_growth"] == {}
     assert "CPU" in report["matmul"]["device"] and report["matmul"]["on_gpu"] is False
     assert report["matmul"]["matches_numpy"] is True
-    # the catalog pair for 2.6 is tensorflow-macos 2.6.0 + metal 0.2.0, which a Linux CPU venv is not
+    # the catalog pair for 2.6 is tensorflow-macos 2.6.0 + metal 0.2.0, which a Linux
+    # CPU venv is not
     assert report["tensorflow"]["catalog_pair"] is False
     assert report["tensorflow"]["expected"] == {"tensorflow": "2.6.0", "metal": "0.2.0"}
     assert report["python"]["native_arm64"] is False
@@ -133,7 +135,7 @@ def test_likely_causes_follow_the_failure_table(script):
     assert "envgen doctor" in cause("something else entirely")
 
 
-# ---- envgen verify ---------------------------------------------------------------------------
+# ---- envgen verify -------------------------------------------------------------------
 
 
 CPU_ONLY_REPORT = {
@@ -161,13 +163,15 @@ GPU_REPORT = {
 def _recording_python(
     tmp_path: Path, rc: int, report: dict | None = None
 ) -> tuple[Path, Path]:
-    """A fake interpreter: logs its arguments and the script's first bytes, writes ``report`` where --json says, exits rc."""
+    """A fake interpreter: logs its arguments and the script's first bytes, writes
+    ``report`` where --json says, exits rc."""
     log = tmp_path / "python-args.log"
     python = tmp_path / "fakepython"
     report_file = tmp_path / "fake-report.json"
     report_file.write_text(json.dumps(report) if report is not None else "")
     write = (
-        f'while [ $# -gt 0 ]; do [ "$1" = --json ] && cp "{report_file}" "$2"; shift; done\n'
+        f'while [ $# -gt 0 ]; do [ "$1" = --json ] && cp "{report_file}" "$2"; shift;'
+        " done\n"
         if report is not None
         else ""
     )
