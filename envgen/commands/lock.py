@@ -170,11 +170,12 @@ def locked_packages(project_dir: Path) -> list[str]:
     """Every package in conda-lock.yml, one line each (for -v)."""
     from envgen.doctor.context import parse_lock
     from envgen.names import LOCK_FILE
+    from envgen.reading import read_regular
 
     path = Path(project_dir) / LOCK_FILE
     if not path.is_file():
         return []
-    packages = parse_lock(path.read_text(encoding="utf-8"))
+    packages = parse_lock(read_regular(path).decode("utf-8"))
     return [
         f"  {p.platform}  {p.manager:<5}  {p.name} {p.version}"
         for p in sorted(packages, key=lambda p: (p.platform, p.manager, p.name))

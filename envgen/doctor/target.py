@@ -26,6 +26,7 @@ from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EnvgenError
 from envgen.generate.plan import PREFIX_DIR, make_plan
 from envgen.generate.spec import load_spec
 from envgen.names import LOCK_FILE, SPEC_FILE
+from envgen.reading import read_regular
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 DEFAULT_TIMEOUT = 120.0
@@ -137,7 +138,7 @@ def project_facts(
     )
     lock_path = Path(directory) / LOCK_FILE
     lock = (
-        parse_lock(lock_path.read_text(encoding="utf-8"), str(lock_path))
+        parse_lock(read_regular(lock_path).decode("utf-8"), str(lock_path))
         if lock_path.is_file()
         else None
     )

@@ -22,6 +22,7 @@ from envgen.errors import EnvgenError, SpecError
 from envgen.generate.plan import make_plan
 from envgen.generate.spec import load_spec, parse_spec
 from envgen.names import SPEC_FILE
+from envgen.reading import read_regular
 
 MANAGERS = ("conda", "pip")
 _CONDA_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -41,7 +42,7 @@ def read_spec_text(project_dir: Path) -> str:
     load_spec(project_dir)
     # utf-8-sig: a byte-order mark the spec loader accepts is not part of the TOML
     # either
-    return (Path(project_dir) / SPEC_FILE).read_text(encoding="utf-8-sig")
+    return read_regular(Path(project_dir) / SPEC_FILE).decode("utf-8-sig")
 
 
 def package_name(spec: str, manager: str) -> str:

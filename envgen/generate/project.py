@@ -17,6 +17,7 @@ from envgen.generate.plan import TOML_TERMS, Plan, Terms, make_plan
 from envgen.generate.render import RenderedFile, is_unedited, render_files
 from envgen.generate.spec import ProjectSpec, load_spec, validate_spec
 from envgen.names import SPEC_FILE
+from envgen.reading import read_regular
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def create_project(spec: ProjectSpec, target: Path, terms: Terms = TOML_TERMS) -
 def _read_text(path: Path) -> str | None:
     """A managed file's text as envgen compares it, None when it does not exist."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_regular(path).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
     except IsADirectoryError:

@@ -17,10 +17,10 @@ import tomli
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from envgen.catalog.lines import KNOWN_PLATFORMS
 from envgen.errors import SpecError
 from envgen.generate.escape import unsafe_character
-from envgen.names import METAL_PLATFORM, SPEC_FILE
+from envgen.names import METAL_PLATFORM, PLATFORMS, SPEC_FILE
+from envgen.reading import read_regular
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")  # always fullmatch
 LOCATIONS = ("named", "prefix")
@@ -232,10 +232,10 @@ def _validate_platforms(
         _refuse_unsafe(
             platform, f"{key}[{index}]" if key.startswith("environment") else key
         )
-        if platform not in KNOWN_PLATFORMS:
+        if platform not in PLATFORMS:
             raise SpecError(
                 f"{key}: unknown platform {platform!r}",
-                f"use any of {', '.join(KNOWN_PLATFORMS)}",
+                f"use any of {', '.join(PLATFORMS)}",
             )
     if len(set(platforms)) != len(platforms):
         raise SpecError(
@@ -407,7 +407,7 @@ def load_spec(project_dir: Path) -> ProjectSpec:
     try:
         # utf-8-sig: a byte-order mark some Windows editors put first is not part of the
         # TOML
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_regular(path).decode("utf-8-sig")
     except (FileNotFoundError, NotADirectoryError):
         raise SpecError(
             f"no {SPEC_FILE} in {Path(project_dir).resolve()}",

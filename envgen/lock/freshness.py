@@ -16,12 +16,13 @@ import yaml
 from envgen.errors import SpecError
 from envgen.lock.integrity import explicit_problems, read_lock
 from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
+from envgen.reading import read_regular
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(read_regular(path)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ def freshness(project_dir: Path) -> Freshness:
             "pass the project's directory with --dir, or run this inside it",
         )
     lock_path = project_dir / LOCK_FILE
+    if lock_path.exists() and not lock_path.is_file():
+        raise SpecError(
+            f"{lock_path} is not a regular file",
+            f"remove it, then run `envgen lock` to write {LOCK_FILE}",
+        )
     if not lock_path.is_file():
         if not (project_dir / SPEC_FILE).is_file():
             raise SpecError(

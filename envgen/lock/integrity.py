@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envgen.names import EXPLICIT_NOTICE, LOCK_FILE, explicit_lock_name
+from envgen.reading import read_regular
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PIP_LINE = re.compile(
@@ -225,7 +226,7 @@ def read_lock(path: Path) -> LockFile:
     ``problem``, never raises."""
     import yaml
 
-    raw = Path(path).read_bytes()
+    raw = read_regular(path)
     name = Path(path).name
     try:
         text = raw.decode("utf-8")
@@ -287,7 +288,7 @@ def explicit_problems(
             problems.append(f"{name} is missing")
             continue
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = read_regular(path).decode("utf-8")
         except UnicodeDecodeError:
             problems.append(f"{name} is not UTF-8 text: not what conda-lock.yml locks")
             continue

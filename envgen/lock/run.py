@@ -28,6 +28,7 @@ from envgen.lock.canonical import Sources, choose_sources, is_pypi
 from envgen.lock.freshness import Freshness, freshness, sha256_of
 from envgen.lock.progress import Progress, Step
 from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE, explicit_lock_name
+from envgen.reading import read_regular
 
 __all__ = ["ENV_FILE", "LOCK_FILE", "Freshness", "explicit_lock_name", "freshness"]
 
@@ -117,7 +118,7 @@ def _check_environment_current(project_dir: Path, plan) -> None:
             f"{ENV_FILE} is missing in {project_dir}",
             "run: envgen generate (then envgen lock)",
         )
-    if path.read_text(encoding="utf-8", errors="replace") != expected:
+    if read_regular(path).decode("utf-8", errors="replace") != expected:
         raise GenerateError(
             f"{ENV_FILE} does not match {SPEC_FILE} (edited by hand, or {SPEC_FILE}"
             " changed since `envgen generate`)",

@@ -49,6 +49,7 @@ from envgen.lock.pipside import (
 from envgen.lock.progress import Step
 from envgen.lock.write import PipEntry, assemble, lock_bytes, lockfile_model
 from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
+from envgen.reading import read_regular
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SOLVE_HINT = (
@@ -87,7 +88,7 @@ class LockSolver:
         self.workdir = workdir
         self.progress = progress
         self.names = load_name_map(MAPPING_PATH)
-        text = (project_dir / ENV_FILE).read_text(encoding="utf-8")
+        text = read_regular(project_dir / ENV_FILE).decode("utf-8")
         self.conda_document, self.pip_requirements = split_environment(text)
         self.inputs = {
             "envgen_toml_sha256": sha256_of(project_dir / SPEC_FILE),
@@ -104,7 +105,9 @@ class LockSolver:
         # an unreadable old lock is not a starting point: `lock --force` replaces it
         if not others or not lock_path.is_file() or read_lock(lock_path).problem:
             return []
-        document = yaml.load(lock_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        document = yaml.load(
+            read_regular(lock_path).decode("utf-8"), Loader=_YAML_LOADER
+        )
         return [p for p in lockfile_model(document).package if p.platform in others]
 
     # ---- rounds ----------------------------------------------------------------------

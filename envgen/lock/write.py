@@ -27,6 +27,7 @@ import yaml
 
 from envgen.atomic import commit_files, pending
 from envgen.names import LOCK_FILE, explicit_lock_name
+from envgen.reading import read_regular
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # custom_metadata keys naming what the lock was made against (a later `envgen lock`
@@ -137,8 +138,9 @@ def write_lock(
         old.name
         for old in project_dir.glob("conda-*.lock")
         if old.name not in rendered
+        and old.is_file()
         and "envgen-lock-sha256"
-        in old.read_text(encoding="utf-8", errors="replace")[:2000]
+        in read_regular(old).decode("utf-8", errors="replace")[:2000]
     ]
     # One commit: the explicit files, conda-lock.yml and the removal of stale explicit
     # files land together, or (on any failure or interrupt) none of them does.

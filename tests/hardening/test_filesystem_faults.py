@@ -143,6 +143,71 @@ def test_a_managed_file_replaced_by_a_directory_is_named(tmp_path, capsys):
     assert snapshot(project) == before
 
 
+# ---- a project file that is a FIFO, a device or a directory -------------------------
+
+SPECIAL_KINDS = ("fifo", "device", "directory")
+
+
+def _make_special(path: Path, kind: str) -> None:
+    """Put a FIFO (reading blocks), /dev/zero (reading never ends) or a directory at
+    path."""
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("envgen.toml", "generate"),
+        ("envgen.toml", "lock --check"),
+        ("envgen.toml", "lock"),
+        ("envgen.toml", "add --pip tqdm"),
+        ("envgen.toml", "remove tqdm"),
+        ("environment.yml", "generate"),
+        ("environment.yml", "lock"),
+        ("conda-lock.yml", "lock --check"),
+        ("conda-lock.yml", "lock"),
+        ("conda-osx-arm64.lock", "lock --check"),
+    ],
+)
+def test_a_project_file_that_is_not_a_regular_file_is_refused_without_hanging(
+    tmp_path, capsys, kind, name, command
+):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    _make_special(project / name, kind)
+    before = snapshot(project)
+    code, out, err = cli(capsys, *command.split(), "--dir", project)
+    # 1 only where the file is the lock's input: a lock that cannot be checked is stale
+    assert code in (1, 2), (code, out, err)
+    assert_one_error_line(err, name)
+    assert snapshot(project) == before
+
+
+def test_a_runaway_envgen_toml_is_refused_by_size(tmp_path, capsys, monkeypatch):
+    import envgen.reading
+
+    project = new_project(capsys, tmp_path)
+    monkeypatch.setattr(envgen.reading, "MAX_PROJECT_FILE", 1000)
+    spec = project / "envgen.toml"
+    spec.write_text(spec.read_text() + "#" * 2000 + "\n")
+    before = snapshot(project)
+    code, _, err = cli(capsys, "generate", "--dir", project)
+    assert code == 2
+    assert_one_error_line(err, "envgen.toml", "more than any project file")
+    assert snapshot(project) == before
+
+
 # ---- read-only and full file systems -------------------------------------------------
 
 
