@@ -37,13 +37,13 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise SpecError(
                 f"{path} is not a regular file (a FIFO, socket or device)",
-                f"replace it with the project's {path.name}",
+                "envgen reads only regular files: put a regular file there",
             )
         if info.st_size > limit:
             raise SpecError(
                 f"{path} is {info.st_size} bytes, more than any project file"
                 f" ({limit} at most)",
-                f"replace it with the project's {path.name}",
+                "envgen reads only regular files: put a regular file there",
             )
         chunks, size = [], 0
         while size <= limit:
@@ -55,7 +55,7 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
         if size > limit:  # it grew while being read
             raise SpecError(
                 f"{path} grew past {limit} bytes while envgen read it",
-                f"replace it with the project's {path.name}",
+                "envgen reads only regular files: put a regular file there",
             )
         return b"".join(chunks)
     finally:

@@ -324,7 +324,7 @@ def load_probe_result(path: Path) -> dict:
     """A probe result recorded earlier (``python3 envgen/doctor/probe.py > probe.json``
     on the machine in question)."""
     try:
-        answer = json.loads(Path(path).read_text(encoding="utf-8"))
+        answer = json.loads(read_regular(path).decode("utf-8"))
     except FileNotFoundError:
         raise InterpreterError(
             f"no probe result at {path}",
