@@ -18,27 +18,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    pytest.importorskip("hatchling", reason="building the wheel needs hatchling")
-    out = tmp_path_factory.mktemp("wheel")
+def _pip(*args: str) -> None:
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--quiet",
-            "--wheel-dir",
-            str(out),
-            str(REPO),
-        ],
+        [sys.executable, "-m", "pip", *args, "--no-deps", "--quiet"],
         check=True,
         capture_output=True,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    pytest.importorskip("hatchling", reason="building the wheel needs hatchling")
+    out = tmp_path_factory.mktemp("wheel")
+    _pip("wheel", "--no-build-isolation", "--wheel-dir", str(out), str(REPO))
     [built] = out.glob("envgen_metal-*.whl")
     return built
 
@@ -54,22 +47,7 @@ def test_the_wheel_holds_every_template_and_pin_set(wheel):
 
 def test_an_installed_envgen_reads_its_own_copies_and_renders(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--quiet",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    _pip("install", "--target", str(target), str(wheel))
     script = (
         "import json, sys\n"
         f"sys.path.insert(0, {str(target)!r})\n"
