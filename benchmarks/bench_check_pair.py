@@ -1,9 +1,10 @@
-"""Time and peak memory of `envgen catalog check-pair`, cold (empty cache: downloads and streams the
-wheels) and warm (cached export tables only). Needs PyPI.
+"""Time and peak memory of `envgen catalog check-pair`, cold (empty cache: downloads and
+streams the wheels) and warm (cached export tables only). Needs PyPI.
 
-    python benchmarks/bench_check_pair.py [METAL TF ...]     # default: 1.1.0 2.16.2 (a 227 MB wheel)
+    python benchmarks/bench_check_pair.py [METAL TF ...]  # default: 1.1.0 2.16.2
 
-Each run is a fresh Python process so its peak RSS is its own.
+The default pair's TensorFlow wheel is 227 MB. Each run is a fresh Python process so
+its peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ def main(argv: list[str]) -> int:
                     else f"incompatible ({len(r['missing'])} missing)"
                 )
                 print(
-                    f"metal {metal} + tf {tf} {label}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                    f"downloaded {r['downloaded_mb']:.0f} MB in {r['download_s']:.1f} s, extraction {r['extract_s']:.2f} s, "
-                    f"{r['checked']} symbols checked, {verdict}; cache now {cache_mb:.0f} MB"
+                    f"metal {metal} + tf {tf} {label}: {r['seconds']:.2f} s, peak RSS"
+                    f" {r['peak_rss_mb']:.0f} MB, downloaded {r['downloaded_mb']:.0f}"
+                    f" MB in {r['download_s']:.1f} s, extraction {r['extract_s']:.2f}"
+                    f" s, {r['checked']} symbols checked, {verdict}; cache now"
+                    f" {cache_mb:.0f} MB"
                 )
     return 0
 

@@ -62,3 +62,7 @@ EXPLICIT_NOTICE = (
     "# Rendered by `envgen lock` from conda-lock.yml: regenerate it with `envgen lock`,"
     " never edit it."
 )
+
+# The other two platforms of PLATFORMS by name: an Intel Mac, and x86_64 Linux.
+INTEL_MAC_PLATFORM = "osx-64"
+LINUX_PLATFORM = "linux-64"

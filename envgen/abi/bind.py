@@ -1,26 +1,31 @@
-"""Would dyld bind every symbol a TensorFlow plugin imports from TensorFlow? Decided from files alone.
+"""Would dyld bind every symbol a TensorFlow plugin imports from TensorFlow? Decided
+from files alone.
 
 The model follows dyld4 (macOS 12 and later; Loader::resolveSymbol / hasExportedSymbol):
 
-- A two-level import (library ordinal N) is looked up in the N-th dependent dylib: in its export
-  table, following a per-symbol re-export entry to the dylib it names, then in the dylibs it
-  re-exports whole (LC_REEXPORT_DYLIB), recursively.
-- A flat-lookup import (ordinal -2, ``-undefined dynamic_lookup``) is looked up in every image
-  already loaded and not hidden (TensorFlow's libraries, loaded by ``import tensorflow``), then
-  in the plugin itself; per-symbol re-export entries are followed, whole re-exported dylibs not.
-- A weak import may be missing (dyld binds NULL). Weak-definition coalescing entries never fail.
-- A missing symbol fails the ``dlopen`` with "Symbol not found", lazy or not: TensorFlow opens
-  plugins with ``RTLD_NOW | RTLD_LOCAL`` and dyld4 then binds lazy pointers at load too
-  (``allowLazyBinds = (mode & RTLD_NOW) == 0``). Only when a library is opened without RTLD_NOW
-  would a missing lazy symbol load and abort at its first call (``__dyld_missing_symbol_abort``);
-  ``resolve(..., rtld_now=False)`` models that.
-- ``@rpath/X`` is matched first against the install names of images already loaded (that is how
-  the plugin finds ``@rpath/_pywrap_tensorflow_internal.so``: its own LC_RPATH points into a
-  Bazel tree that does not exist once installed), then searched along the LC_RPATHs of the
-  loading chain, ``@loader_path`` being the image's directory inside site-packages.
+- A two-level import (library ordinal N) is looked up in the N-th dependent dylib: in
+  its export table, following a per-symbol re-export entry to the dylib it names, then
+  in the dylibs it re-exports whole (LC_REEXPORT_DYLIB), recursively.
+- A flat-lookup import (ordinal -2, ``-undefined dynamic_lookup``) is looked up in every
+  image already loaded and not hidden (TensorFlow's libraries, loaded by
+  ``import tensorflow``), then in the plugin itself; per-symbol re-export entries are
+  followed, whole re-exported dylibs not.
+- A weak import may be missing (dyld binds NULL). Weak-definition coalescing entries
+  never fail.
+- A missing symbol fails the ``dlopen`` with "Symbol not found", lazy or not: TensorFlow
+  opens plugins with ``RTLD_NOW | RTLD_LOCAL`` and dyld4 then binds lazy pointers at
+  load too (``allowLazyBinds = (mode & RTLD_NOW) == 0``). Only when a library is opened
+  without RTLD_NOW would a missing lazy symbol load and abort at its first call
+  (``__dyld_missing_symbol_abort``); ``resolve(..., rtld_now=False)`` models that.
+- ``@rpath/X`` is matched first against the install names of images already loaded (that
+  is how the plugin finds ``@rpath/_pywrap_tensorflow_internal.so``: its own LC_RPATH
+  points into a Bazel tree that does not exist once installed), then searched along the
+  LC_RPATHs of the loading chain, ``@loader_path`` being the image's directory inside
+  site-packages.
 
-Imports bound to system libraries (libSystem, libc++, Metal, Foundation...) or to the main
-executable (Python) are counted, never checked: their providers are not in the wheels.
+Imports bound to system libraries (libSystem, libc++, Metal, Foundation...) or to the
+main executable (Python) are counted, never checked: their providers are not in the
+wheels.
 """
 
 from __future__ import annotations
@@ -32,11 +37,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from envgen.abi import macho
+from envgen.abi.machoformat import (
+    ORDINAL_FLAT_LOOKUP,
+    ORDINAL_MAIN_EXECUTABLE,
+    ORDINAL_SELF,
+    ORDINAL_WEAK_LOOKUP,
+    Import,
+)
 
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/", "/Library/Apple/")
-# A flat-lookup import that no TensorFlow image exports is only called missing when the name is
-# TensorFlow's own (or a library TensorFlow bundles); anything else (objc_msgSend, Py_*...) comes
-# from a system library or Python, which a wheel cannot show.
+# A flat-lookup import that no TensorFlow image exports is only called missing when the
+# name is TensorFlow's own (or a library TensorFlow bundles); anything else
+# (objc_msgSend, Py_*...) comes from a system library or Python, which a wheel cannot
+# show.
 _TENSORFLOW_C_PREFIXES = (
     "_TF_",
     "_TFE_",
@@ -62,7 +75,8 @@ _TENSORFLOW_CXX_NAMESPACES = (
 
 
 def tensorflow_owned(symbol: str) -> bool:
-    """Whether a symbol name belongs to TensorFlow or a library it bundles (absl, protobuf, Eigen...)."""
+    """Whether a symbol name belongs to TensorFlow or a library it bundles (absl,
+    protobuf, Eigen...)."""
     if symbol.startswith(_TENSORFLOW_C_PREFIXES):
         return True
     if symbol.startswith("__Z"):
@@ -81,14 +95,15 @@ def tensorflow_owned(symbol: str) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class Image:
-    """One Mach-O as it would sit in site-packages (``path`` relative to site-packages); compared by identity."""
+    """One Mach-O as it would sit in site-packages (``path`` relative to site-packages);
+    compared by identity."""
 
     path: str
     macho: macho.MachO
 
 
 @dataclass(frozen=True)
-class Finding:
+class SymbolBinding:
     """One import of the plugin and what happened to it."""
 
     symbol: str
@@ -98,9 +113,8 @@ class Finding:
     weak: bool
     status: str  # "resolved" | "missing" | "weak-missing" | "not-checked"
     provider: str = ""  # which image exported it (resolved)
-    fails_at_load: bool = (
-        False  # missing, and the dlopen itself fails (else: abort at first call)
-    )
+    # missing, and the dlopen itself fails (else: abort at first call)
+    fails_at_load: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,19 +130,18 @@ class LibraryProblem:
 class Resolution:
     """Every plugin import, and the libraries dyld would have loaded."""
 
-    findings: tuple[Finding, ...]
+    findings: tuple[SymbolBinding, ...]
     loaded: tuple[str, ...]  # TensorFlow images in load order (site-packages paths)
     library_problems: tuple[LibraryProblem, ...] = ()
-    not_checked: tuple[
-        tuple[str, int], ...
-    ] = ()  # (library, number of imports) outside TensorFlow
+    # (library, number of imports) outside TensorFlow
+    not_checked: tuple[tuple[str, int], ...] = ()
 
     @property
-    def missing(self) -> tuple[Finding, ...]:
+    def missing(self) -> tuple[SymbolBinding, ...]:
         return tuple(f for f in self.findings if f.status == "missing")
 
     @property
-    def checked(self) -> tuple[Finding, ...]:
+    def checked(self) -> tuple[SymbolBinding, ...]:
         return tuple(f for f in self.findings if f.status != "not-checked")
 
     @property
@@ -140,14 +153,13 @@ class Resolution:
 
 @dataclass
 class _Process:
-    """The images of one process as dyld would have them, and how dylib load paths resolve."""
+    """The images of one process as dyld would have them, and how dylib load paths
+    resolve."""
 
-    images: Mapping[
-        str, Image
-    ]  # site-packages path -> image, for every Mach-O we may load
-    load_image: Callable[
-        [str], Image | None
-    ]  # fetch an image by site-packages path (None: not there)
+    # site-packages path -> image, for every Mach-O we may load
+    images: Mapping[str, Image]
+    # fetch an image by site-packages path (None: not there)
+    load_image: Callable[[str], Image | None]
     loaded: list[Image] = field(default_factory=list)
 
     def image_at(self, path: str) -> Image | None:
@@ -161,13 +173,13 @@ class _Process:
         """The image a load command names, or None with the reason dyld would give."""
         if load_path.startswith(SYSTEM_PREFIXES):
             return None, "system"
-        for (
-            image
-        ) in self.loaded:  # dyld reuses an already loaded image with that install name
+        # dyld reuses an already loaded image with that install name
+        for image in self.loaded:
             if image.macho.install_name == load_path:
                 return image, ""
         loader_dir = posixpath.dirname(loader.path)
-        candidates: list[str] = []
+        # None: a path that climbs out of site-packages (no wheel file can be there)
+        candidates: list[str | None] = []
         if load_path.startswith("@loader_path/"):
             candidates.append(_join(loader_dir, load_path[len("@loader_path/") :]))
         elif load_path.startswith("@rpath/"):
@@ -179,18 +191,22 @@ class _Process:
                             posixpath.dirname(owner.path),
                             rpath[len("@loader_path") :].lstrip("/"),
                         )
-                        candidates.append(_join(base, leaf))
+                        if base is not None:
+                            candidates.append(_join(base, leaf))
         elif load_path.startswith("@executable_path/"):
             return None, "relative to the Python executable, outside the wheels"
         for candidate in candidates:
             if candidate is None:
                 continue
-            image = self.image_at(candidate)
-            if image is not None:
-                return image, ""
+            found = self.image_at(candidate)
+            if found is not None:
+                return found, ""
         return (
             None,
-            f"not found (tried {', '.join(c for c in candidates if c) or 'no search path'})",
+            (
+                "not found (tried"
+                f" {', '.join(c for c in candidates if c) or 'no search path'})"
+            ),
         )
 
 
@@ -204,7 +220,8 @@ def _join(base: str, relative: str) -> str | None:
 
 
 def load_closure(process: _Process, root: Image) -> list[LibraryProblem]:
-    """Load ``root`` and its dependents breadth first, as dyld does; record what could not be found."""
+    """Load ``root`` and its dependents breadth first, as dyld does; record what could
+    not be found."""
     problems: list[LibraryProblem] = []
     queue: list[tuple[Image, tuple[Image, ...]]] = [(root, ())]
     if root not in process.loaded:
@@ -244,7 +261,8 @@ def lookup(
     static_link: bool,
     seen: frozenset[str] = frozenset(),
 ) -> Image | None:
-    """The image that really provides ``name`` when looked up in ``image`` (dyld's hasExportedSymbol)."""
+    """The image that really provides ``name`` when looked up in ``image`` (dyld's
+    hasExportedSymbol)."""
     key = f"{image.path}\0{name}"
     if key in seen:
         return None
@@ -281,10 +299,11 @@ def resolve(
     *,
     rtld_now: bool = True,
 ) -> Resolution:
-    """Load TensorFlow's ``roots`` (what ``import tensorflow`` loads), then bind every plugin import.
+    """Load TensorFlow's ``roots`` (what ``import tensorflow`` loads), then bind every
+    plugin import.
 
-    ``rtld_now``: the plugin is opened with RTLD_NOW (TensorFlow's loader does), so lazy binds too
-    must resolve during the dlopen.
+    ``rtld_now``: the plugin is opened with RTLD_NOW (TensorFlow's loader does), so lazy
+    binds too must resolve during the dlopen.
     """
     process = _Process(images={}, load_image=load_image)
     problems: list[LibraryProblem] = []
@@ -301,7 +320,7 @@ def resolve(
             )
         elif found is not None and found not in process.loaded:
             problems.extend(load_closure(process, found))
-    findings: list[Finding] = []
+    findings: list[SymbolBinding] = []
     not_checked: dict[str, int] = {}
     for item in sorted(plugin.macho.imports, key=lambda i: (i.name, i.ordinal)):
         finding = _bind(process, plugin, tensorflow_images, plugin_deps, item)
@@ -325,14 +344,14 @@ def _bind(
     plugin: Image,
     tensorflow_images: Sequence[Image],
     plugin_deps: Mapping[int, tuple[Image | None, str]],
-    item: macho.Import,
-) -> Finding:
-    def outcome(binding: str, expected: str, provider: Image | None) -> Finding:
+    item: Import,
+) -> SymbolBinding:
+    def outcome(binding: str, expected: str, provider: Image | None) -> SymbolBinding:
         if provider is not None:
             status = "resolved"
         else:
             status = "weak-missing" if item.weak else "missing"
-        return Finding(
+        return SymbolBinding(
             item.name,
             binding,
             expected,
@@ -349,7 +368,7 @@ def _bind(
             else None
         )
         if dylib is None:
-            return Finding(
+            return SymbolBinding(
                 item.name,
                 "two-level",
                 f"ordinal {item.ordinal}",
@@ -360,7 +379,7 @@ def _bind(
         target, reason = plugin_deps[item.ordinal]
         if target is None:
             if reason == "system":
-                return Finding(
+                return SymbolBinding(
                     item.name,
                     "two-level",
                     dylib.path,
@@ -374,12 +393,12 @@ def _bind(
             target.path,
             lookup(process, target, item.name, static_link=True),
         )
-    if item.ordinal == macho.ORDINAL_SELF:
+    if item.ordinal == ORDINAL_SELF:
         return outcome(
             "self", plugin.path, lookup(process, plugin, item.name, static_link=True)
         )
-    if item.ordinal == macho.ORDINAL_MAIN_EXECUTABLE:
-        return Finding(
+    if item.ordinal == ORDINAL_MAIN_EXECUTABLE:
+        return SymbolBinding(
             item.name,
             "main-executable",
             "the Python executable",
@@ -387,13 +406,13 @@ def _bind(
             item.weak,
             "not-checked",
         )
-    if item.ordinal == macho.ORDINAL_FLAT_LOOKUP:
+    if item.ordinal == ORDINAL_FLAT_LOOKUP:
         for image in (*tensorflow_images, plugin):
             provider = lookup(process, image, item.name, static_link=False)
             if provider is not None:
                 return outcome("flat", "flat namespace", provider)
         if not tensorflow_owned(item.name):
-            return Finding(
+            return SymbolBinding(
                 item.name,
                 "flat",
                 "flat namespace, outside TensorFlow",
@@ -402,12 +421,12 @@ def _bind(
                 "not-checked",
             )
         return outcome("flat", "flat namespace", None)
-    if item.ordinal == macho.ORDINAL_WEAK_LOOKUP:
+    if item.ordinal == ORDINAL_WEAK_LOOKUP:
         for image in (*tensorflow_images, plugin):
             provider = lookup(process, image, item.name, static_link=False)
             if provider is not None:
                 return outcome("weak-def", "weak-definition lookup", provider)
-        return Finding(
+        return SymbolBinding(
             item.name,
             "weak-def",
             "weak-definition lookup",
@@ -415,16 +434,17 @@ def _bind(
             item.weak,
             "not-checked",
         )
-    return Finding(
+    return SymbolBinding(
         item.name, "unknown", f"ordinal {item.ordinal}", item.lazy, item.weak, "missing"
     )
 
 
-# ----------------------------------------------------------------------------------- demangling
+# --------------------------------------------------------------------------- demangling
 
 
 def demangle(names: Sequence[str], *, tool: str | None = None) -> dict[str, str]:
-    """Readable C++ names for Mach-O symbols (one leading '_' dropped), via c++filt when installed.
+    """Readable C++ names for Mach-O symbols (one leading '_' dropped), via c++filt when
+    installed.
 
     Names that are not C++ or cannot be demangled map to themselves; without a c++filt
     (llvm-cxxfilt) on PATH every name maps to itself.

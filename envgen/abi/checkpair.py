@@ -1,9 +1,11 @@
-"""``check_pair``: can tensorflow-metal X load into TensorFlow Y? From the two macOS arm64 wheels.
+"""``check_pair``: can tensorflow-metal X load into TensorFlow Y? From the two macOS
+arm64 wheels.
 
 Steps: find both wheels through the PyPI client (following a thin alias wheel such as
-``tensorflow`` 2.14 → ``tensorflow-macos`` 2.14 to the wheel that holds the libraries), read the
-plugin's imports and TensorFlow's export tables (``abiwheels``), and bind them as dyld would
-(``abicheck.resolve``). The result says compatible, or lists the missing symbols.
+``tensorflow`` 2.14 → ``tensorflow-macos`` 2.14 to the wheel that holds the libraries),
+read the plugin's imports and TensorFlow's export tables (``abi.wheels``), and bind
+them as dyld would (``abi.bind.resolve``). The result says compatible, or lists the
+missing symbols.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from packaging.version import InvalidVersion, Version
 
-from envgen.abi.bind import Finding, Image, Resolution, demangle, resolve
+from envgen.abi.bind import Image, Resolution, demangle, resolve
 from envgen.abi.wheels import (
     Stats,
     WheelStore,
@@ -27,7 +29,8 @@ from envgen.abi.wheels import (
     tensorflow_packages,
 )
 from envgen.errors import CatalogError, SpecError
-from envgen.pypi.client import DistFile, Repository
+from envgen.pypi.client import Repository
+from envgen.pypi.models import DistFile
 
 PYWRAP = "tensorflow/python/_pywrap_tensorflow_internal.so"
 PLUGIN_DIR = "tensorflow-plugins/"
@@ -50,16 +53,12 @@ class PairReport:
     stats: Stats
     seconds: float
     plugin_min_macos: str = ""  # LC_BUILD_VERSION minos of the plugin library
-    tf_min_macos: str = (
-        ""  # the highest minos among the TensorFlow images dyld would load
-    )
+    # the highest minos among the TensorFlow images dyld would load
+    tf_min_macos: str = ""
 
     @property
     def compatible(self) -> bool:
         return self.resolution.compatible
-
-    def tensorflow_imports(self) -> tuple[Finding, ...]:
-        return self.resolution.checked
 
     def as_json(self) -> dict:
         res = self.resolution
@@ -126,7 +125,8 @@ def _installed(members: tuple[str, ...]) -> dict[str, str]:
 
 
 def _absolute(repository: Repository, package: str, dist: DistFile) -> DistFile:
-    """File URLs may be relative to the index page that listed them (mirrors do that)."""
+    """File URLs may be relative to the index page that listed them (mirrors do
+    that)."""
     url_for = getattr(repository, "url_for", None)
     if url_for is None or urllib.parse.urlsplit(dist.url).scheme:
         return dist
@@ -151,7 +151,8 @@ def check_pair(
     repository: Repository,
     store: WheelStore | None = None,
 ) -> PairReport:
-    """Download (or reuse) both wheels and bind the plugin's TensorFlow imports as dyld would."""
+    """Download (or reuse) both wheels and bind the plugin's TensorFlow imports as dyld
+    would."""
     started = time.perf_counter()
     metal, tf = _version(metal, "--metal"), _version(tf, "--tf")
     store = store or WheelStore()
@@ -168,14 +169,16 @@ def check_pair(
             continue
     if tf_release is None or tf_package is None:
         raise CatalogError(
-            f"PyPI has no TensorFlow {tf} for macOS (tried {', '.join(tensorflow_packages(tf))})",
+            f"PyPI has no TensorFlow {tf} for macOS (tried"
+            f" {', '.join(tensorflow_packages(tf))})",
             "check the version",
         )
     if python is None:
         shared = common_pythons(metal_release, tf_release)
         if not shared:
             raise CatalogError(
-                f"tensorflow-metal {metal} and {tf_package} {tf} share no Python with macOS arm64 wheels",
+                f"tensorflow-metal {metal} and {tf_package} {tf} share no Python with"
+                " macOS arm64 wheels",
                 "these two cannot be installed together",
             )
         python = shared[-1]
@@ -194,7 +197,8 @@ def check_pair(
         target = alias_target(tf_wheel.index()["requires"], python)
         if target is None:
             raise CatalogError(
-                f"{tf_dist.filename} holds no {PYWRAP} and pins no other TensorFlow wheel for macOS arm64",
+                f"{tf_dist.filename} holds no {PYWRAP} and pins no other TensorFlow"
+                " wheel for macOS arm64",
                 "this TensorFlow release cannot be checked",
             )
         alias = f"{tf_package} {tf} -> {target[0]} {target[1]}"

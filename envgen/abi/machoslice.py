@@ -1,11 +1,12 @@
 """Keep only the bytes of a Mach-O that dyld binds with, streamed out of a wheel member.
 
-A TensorFlow library is hundreds of MB inside a deflated zip member; dyld's view of it is the
-header, the load commands and a few __LINKEDIT ranges (the export trie; the bind opcodes or
-chained-fixup imports for an image whose imports matter). ``extract`` reads the member once,
-front to back, in fixed-size chunks, and keeps just those ranges (a few MB at most), so memory
-stays flat whatever the library's size. The result is saved as one small file (``save``/``load``)
-and parsed with the same ``macho.parse`` as a whole file.
+A TensorFlow library is hundreds of MB inside a deflated zip member; dyld's view of it
+is the header, the load commands and a few __LINKEDIT ranges (the export trie; the bind
+opcodes or chained-fixup imports for an image whose imports matter). ``extract`` reads
+the member once, front to back, in fixed-size chunks, and keeps just those ranges (a few
+MB at most), so memory stays flat whatever the library's size. The result is saved as
+one small file (``save``/``load``) and parsed with the same ``macho.parse`` as a whole
+file.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from envgen.abi import macho
+from envgen.abi.machoformat import FAT_MAGIC, FAT_MAGIC_64, MachOError
 from envgen.atomic import atomic_write
 
 CHUNK = 1 << 20
@@ -27,7 +29,8 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class SparseImage:
-    """Some byte ranges of a file of ``size`` bytes; reading outside them is an error."""
+    """Some byte ranges of a file of ``size`` bytes; reading outside them is an
+    error."""
 
     size: int
     pieces: tuple[tuple[int, bytes], ...]  # (offset, bytes), sorted, disjoint
@@ -37,7 +40,7 @@ class SparseImage:
         for start, data in self.pieces:
             if start <= offset and offset + length <= start + len(data):
                 return data[offset - start : offset - start + length]
-        raise macho.MachOError(
+        raise MachOError(
             f"bytes {offset}..{offset + length} were not kept from the library"
         )
 
@@ -80,9 +83,10 @@ class SparseImage:
             pos += size
         if pos != len(blob):
             raise ValueError("slice file has the wrong length")
-        return SparseImage(
-            header["size"], tuple(pieces), bool(header["with_imports"])
-        ), header
+        return (
+            SparseImage(header["size"], tuple(pieces), bool(header["with_imports"])),
+            header,
+        )
 
     def save(self, path: Path, meta: dict) -> None:
         atomic_write(path, self.dumps(meta))
@@ -93,12 +97,15 @@ class SparseImage:
 
 
 class _Forward:
-    """A forward-only reader over a stream: skip to an offset, take bytes, never go back."""
+    """A forward-only reader over a stream: skip to an offset, take bytes, never go
+    back."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.pos = 0
-        self.head = b""  # the first bytes read stay available (a small file's ranges may lie inside them)
+        # the first bytes read stay available (a small file's ranges may lie inside
+        # them)
+        self.head = b""
 
     def take(self, offset: int, length: int) -> bytes:
         if offset < len(self.head):
@@ -111,11 +118,11 @@ class _Forward:
                 )
             return inside + self.take(offset + len(inside), length - len(inside))
         if offset < self.pos:
-            raise macho.MachOError("Mach-O ranges out of order for a forward read")
+            raise MachOError("Mach-O ranges out of order for a forward read")
         while self.pos < offset:
             skipped = self.stream.read(min(CHUNK, offset - self.pos))
             if not skipped:
-                raise macho.MachOError("library ends before its own __LINKEDIT data")
+                raise MachOError("library ends before its own __LINKEDIT data")
             self.pos += len(skipped)
         parts, wanted = [], length
         while wanted:
@@ -139,14 +146,15 @@ def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(start, end - start) for start, end in merged]
 
 
-def extract(stream: BinaryIO, size: int, *, with_imports: bool) -> SparseImage:
-    """Read a Mach-O stream once and keep its headers and the __LINKEDIT ranges dyld binds with."""
+def extract(stream: IO[bytes], size: int, *, with_imports: bool) -> SparseImage:
+    """Read a Mach-O stream once and keep its headers and the __LINKEDIT ranges dyld
+    binds with."""
     reader = _Forward(stream)
     head = reader.take(0, min(size, 4096))
     reader.head = head
     pieces: list[tuple[int, bytes]] = []
     magic = head[:4]
-    if struct.unpack(">I", magic)[0] in (macho.FAT_MAGIC, macho.FAT_MAGIC_64):
+    if struct.unpack(">I", magic)[0] in (FAT_MAGIC, FAT_MAGIC_64):
         base, _ = macho.slice_offset(SparseImage(size, ((0, head),)).read, size)
         pieces.append((0, head))
         first = reader.take(base, 32)
@@ -164,7 +172,7 @@ def extract(stream: BinaryIO, size: int, *, with_imports: bool) -> SparseImage:
     ):
         data = reader.take(offset, length)
         if len(data) != length:
-            raise macho.MachOError("library ends inside its own __LINKEDIT data")
+            raise MachOError("library ends inside its own __LINKEDIT data")
         pieces.append((offset, data))
     return SparseImage(size, tuple(_merge_pieces(pieces)), with_imports)
 
@@ -173,8 +181,7 @@ def _merge_pieces(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     ordered: list[tuple[int, bytes]] = []
     for offset, data in sorted(pieces, key=lambda p: p[0]):
         if ordered and offset < ordered[-1][0] + len(ordered[-1][1]):
-            raise macho.MachOError(
-                "overlapping Mach-O ranges"
-            )  # linkedit never overlaps the header
+            # linkedit never overlaps the header
+            raise MachOError("overlapping Mach-O ranges")
         ordered.append((offset, data))
     return ordered

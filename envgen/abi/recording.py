@@ -1,9 +1,9 @@
 """Running the recorded symbol checks: ``envgen catalog refresh --abi-check``.
 
-Checks each pair ``catalog.abirecords.pairs_to_check`` names with
+Checks each pair ``catalog.abipairs.pairs_to_check`` names with
 :func:`envgen.abi.checkpair.check_pair` over one wheel store, then rewrites the records
-file through ``catalog.abirecords.write_abi_records``. It lives in ``abi/`` because it runs
-the check; the catalog only reads and writes the records.
+file through ``catalog.abirecords.write_abi_records``. It lives in ``abi/`` because it
+runs the check; the catalog only reads and writes the records.
 """
 
 from __future__ import annotations
@@ -16,26 +16,23 @@ from pathlib import Path
 from envgen.abi.checkpair import check_pair
 from envgen.abi.wheels import WheelStore
 from envgen.catalog import abirecords
-from envgen.catalog.abirecords import (
-    AbiRecord,
-    PairToCheck,
-    pairs_to_check,
-    record_from_report,
-    write_abi_records,
-)
+from envgen.catalog.abipairs import PairToCheck, pairs_to_check
+from envgen.catalog.abirecords import AbiRecord, record_from_report, write_abi_records
 from envgen.catalog.lines import Catalog
+from envgen.pypi.models import Releases
 
 Checker = Callable[[str, str], object]  # (metal, tf) -> checkpair.PairReport
 
 
 def pair_checker(
     repository,
-    releases: Mapping[str, object],
+    releases: Mapping[str, Releases],
     *,
     store=None,
     progress: Callable[[str], None] | None = None,
 ) -> Checker:
-    """``checkpair.check_pair`` over one wheel store, answering from release facts already fetched."""
+    """``checkpair.check_pair`` over one wheel store, answering from release facts
+    already fetched."""
     store = store or WheelStore(progress=progress)
     known = _Known(releases, repository)
     return lambda metal, tf: check_pair(metal, tf, repository=known, store=store)
@@ -48,13 +45,15 @@ def run_checks(
     today: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[AbiRecord, ...]:
-    """Run ``check`` (``checkpair.check_pair`` bound to a repository and store) on each pair."""
+    """Run ``check`` (``checkpair.check_pair`` bound to a repository and store) on each
+    pair."""
     date = today or datetime.date.today().isoformat()
     records = []
     for number, pair in enumerate(pairs, 1):
         if progress:
             progress(
-                f"[{number}/{len(pairs)}] tensorflow-metal {pair.metal} + {pair.tf_package} {pair.tf_version} ({pair.why})"
+                f"[{number}/{len(pairs)}] tensorflow-metal {pair.metal} +"
+                f" {pair.tf_package} {pair.tf_version} ({pair.why})"
             )
         records.append(
             record_from_report(
@@ -69,9 +68,8 @@ class AbiRefresh:
     """What ``envgen catalog refresh --abi-check`` did."""
 
     pairs: tuple[PairToCheck, ...]
-    records: tuple[
-        AbiRecord, ...
-    ]  # this run's outcome, one per pair, in the same order
+    # this run's outcome, one per pair, in the same order
+    records: tuple[AbiRecord, ...]
     changed: bool
     path: str
 
@@ -87,7 +85,7 @@ class AbiRefresh:
 
 def refresh_abi_records(
     catalog: Catalog,
-    releases: Mapping[str, object],
+    releases: Mapping[str, Releases],
     inferred: Sequence[object],
     *,
     repository,
@@ -96,10 +94,11 @@ def refresh_abi_records(
     today: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AbiRefresh:
-    """Check every pair ``pairs_to_check`` names against PyPI's wheels, then rewrite the records file.
+    """Check every pair ``pairs_to_check`` names against PyPI's wheels, then rewrite the
+    records file.
 
-    Every pair is checked before anything is written: a failure (network, a missing wheel) leaves
-    the file as it was.
+    Every pair is checked before anything is written: a failure (network, a missing
+    wheel) leaves the file as it was.
     """
     pairs = pairs_to_check(catalog, releases, inferred)
     fresh = run_checks(
@@ -118,9 +117,10 @@ def refresh_abi_records(
 
 
 class _Known:
-    """A repository that answers from release facts already fetched, asking the real one for others."""
+    """A repository that answers from release facts already fetched, asking the real one
+    for others."""
 
-    def __init__(self, releases: Mapping[str, object], repository) -> None:
+    def __init__(self, releases: Mapping[str, Releases], repository) -> None:
         self._releases, self._repository = releases, repository
         url_for = getattr(repository, "url_for", None)
         if url_for is not None:

@@ -1,16 +1,17 @@
-"""The macOS arm64 wheels behind an ABI check: found through the PyPI client, downloaded once and
-verified by sha256, and read member by member.
+"""The macOS arm64 wheels behind an ABI check: found through the PyPI client, downloaded
+once and verified by sha256, and read member by member.
 
 Cache layout under envgen's cache dir (``$ENVGEN_CACHE_DIR``, see ``names.cache_dir``):
 
-- ``wheels/<file name>``: a downloaded wheel (one above ``KEEP_WHEEL_BYTES`` is deleted once the
-  libraries a check needed were read out of it; it is downloaded again only if another member is
-  ever needed);
+- ``wheels/<file name>``: a downloaded wheel (one above ``KEEP_WHEEL_BYTES`` is deleted
+  once the libraries a check needed were read out of it; it is downloaded again only if
+  another member is ever needed);
 - ``abi/<sha256>/wheel.json``: the wheel's Mach-O member names and its Requires-Dist;
-- ``abi/<sha256>/<member>.slices``: the header, load commands and export table (plus, for a
-  plugin, the bind information) of one library, in ``machoslice`` format.
+- ``abi/<sha256>/<member>.slices``: the header, load commands and export table (plus,
+  for a plugin, the bind information) of one library, in ``machoslice`` format.
 
-Everything is keyed by the wheel's sha256, so a cached table can never belong to another file.
+Everything is keyed by the wheel's sha256, so a cached table can never belong to another
+file.
 """
 
 from __future__ import annotations
@@ -28,29 +29,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from envgen import __version__
 from envgen.abi.machoslice import SparseImage, extract
+from envgen.atomic import atomic_write
+from envgen.catalog.pairs import tf_packages_for
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.names import cache_dir
-from envgen.pypi.client import DistFile, Release, Repository
+from envgen.names import METAL_PLATFORM, cache_dir
+from envgen.pypi.client import Repository
+from envgen.pypi.models import DistFile, Release, Releases
 
 KEEP_WHEEL_BYTES = 32 * 1024 * 1024
 MACHO_SUFFIXES = (".so", ".dylib")
-PLATFORM = "osx-arm64"
 Progress = Callable[[str], None]
+# What PyPI has of a package (``releases_reader``), by package name.
+ReleasesOf = Callable[[str], Releases]
 
 
 class WheelError(EnvironmentProblem):
-    """A wheel could not be fetched or read (network, checksum, not a zip, no library)."""
+    """A wheel could not be fetched or read (network, checksum, not a zip, no
+    library)."""
 
 
 @dataclass(frozen=True)
 class Stats:
-    """What fetching cost: downloads (file name, bytes, seconds) and libraries read (member, seconds)."""
+    """What fetching cost: downloads (file name, bytes, seconds) and libraries read
+    (member, seconds)."""
 
     downloads: tuple[tuple[str, int, float], ...] = ()
     extracted: tuple[tuple[str, float], ...] = ()
@@ -82,10 +88,11 @@ class WheelStore:
         if self.progress is not None:
             self.progress(text)
 
-    # ------------------------------------------------------------------------------- downloads
+    # ------------------------------------------------------------------------ downloads
 
     def wheel_path(self, dist: DistFile) -> Path:
-        """The wheel on disk, downloaded (and sha256-checked) when it is not already cached."""
+        """The wheel on disk, downloaded (and sha256-checked) when it is not already
+        cached."""
         path = self.root / "wheels" / dist.filename
         if path.is_file() and _sha256(path) == dist.sha256:
             return path
@@ -143,13 +150,14 @@ class WheelStore:
         if digest.hexdigest() != dist.sha256:
             partial.unlink(missing_ok=True)
             raise WheelError(
-                f"{dist.filename} does not match the sha256 PyPI lists ({digest.hexdigest()[:16]}… != {dist.sha256[:16]}…); it was deleted",
+                f"{dist.filename} does not match the sha256 PyPI lists"
+                f" ({digest.hexdigest()[:16]}… != {dist.sha256[:16]}…); it was deleted",
                 "retry; if it persists, the index or a proxy serves a different file",
             )
         os.replace(partial, path)
         return got
 
-    # ------------------------------------------------------------------------------- members
+    # -------------------------------------------------------------------------- members
 
     def wheel(self, dist: DistFile) -> Wheel:
         return Wheel(self, dist)
@@ -169,7 +177,8 @@ def _sha256(path: Path) -> str:
 
 @dataclass
 class Wheel:
-    """One wheel's Mach-O members, read from the slice cache or streamed out of the zip."""
+    """One wheel's Mach-O members, read from the slice cache or streamed out of
+    the zip."""
 
     store: WheelStore
     dist: DistFile
@@ -190,7 +199,8 @@ class Wheel:
             ) from None
 
     def index(self) -> dict:
-        """Mach-O member names and Requires-Dist of the wheel (cached beside the tables)."""
+        """Mach-O member names and Requires-Dist of the wheel (cached beside the
+        tables)."""
         if self._index is not None:
             return self._index
         path = self.directory / "wheel.json"
@@ -224,11 +234,8 @@ class Wheel:
             "members": sorted(n for n in names if n.endswith(MACHO_SUFFIXES)),
             "requires": requires,
         }
-        from envgen.atomic import atomic_write
-
-        with contextlib.suppress(
-            OSError
-        ):  # a cache that cannot be written costs time, not the answer
+        # a cache that cannot be written costs time, not the answer
+        with contextlib.suppress(OSError):
             atomic_write(path, json.dumps(self._index, indent=1, sort_keys=True) + "\n")
         return self._index
 
@@ -236,7 +243,8 @@ class Wheel:
         return tuple(self.index()["members"])
 
     def image(self, member: str, *, with_imports: bool) -> SparseImage:
-        """The dyld tables of one member: from the cache, else streamed out of the wheel once."""
+        """The dyld tables of one member: from the cache, else streamed out of the wheel
+        once."""
         path = self.directory / (
             member.replace("/", "%") + (".full" if with_imports else "") + ".slices"
         )
@@ -267,33 +275,36 @@ class Wheel:
         return image
 
     def drop_if_large(self) -> None:
-        """Delete the downloaded wheel when it is big: its tables are what later checks read."""
+        """Delete the downloaded wheel when it is big: its tables are what later checks
+        read."""
         path = self.store.root / "wheels" / self.dist.filename
         if path.is_file() and path.stat().st_size > KEEP_WHEEL_BYTES:
             path.unlink(missing_ok=True)
 
 
 def installed_path(member: str) -> str:
-    """Where a wheel member lands relative to site-packages (``NAME.data/purelib/x`` -> ``x``)."""
+    """Where a wheel member lands relative to site-packages (``NAME.data/purelib/x`` ->
+    ``x``)."""
     head, _, rest = member.partition("/")
     if head.endswith(".data") and rest.startswith(("purelib/", "platlib/")):
         return rest.split("/", 1)[1]
     return member
 
 
-# ------------------------------------------------------------------------------ choosing wheels
+# ---------------------------------------------------------------------- choosing wheels
 
 
 def arm64_wheel(
-    releases_of: Callable[[str], object], package: str, version: str, python: str
+    releases_of: ReleasesOf, package: str, version: str, python: str
 ) -> DistFile:
-    """The macOS arm64 wheel of ``package==version`` for Python ``python`` (CatalogError if none)."""
+    """The macOS arm64 wheel of ``package==version`` for Python ``python`` (CatalogError
+    if none)."""
     release = _release(releases_of, package, version)
-    wheels = release.wheels_for(python, PLATFORM) or release.wheels_for(
-        python, PLATFORM, include_yanked=True
+    wheels = release.wheels_for(python, METAL_PLATFORM) or release.wheels_for(
+        python, METAL_PLATFORM, include_yanked=True
     )
     if not wheels:
-        pythons = ", ".join(release.pythons_for(PLATFORM, _PYTHONS)) or "none"
+        pythons = ", ".join(release.pythons_for(METAL_PLATFORM, _PYTHONS)) or "none"
         raise CatalogError(
             f"{package} {version} has no macOS arm64 wheel for Python {python}",
             f"pass --python with one of: {pythons}",
@@ -304,11 +315,8 @@ def arm64_wheel(
 _PYTHONS = tuple(f"3.{minor}" for minor in range(7, 15))
 
 
-def _release(
-    releases_of: Callable[[str], object], package: str, version: str
-) -> Release:
-    releases = releases_of(package)
-    release = releases.get(version)  # type: ignore[attr-defined]
+def _release(releases_of: ReleasesOf, package: str, version: str) -> Release:
+    release = releases_of(package).get(version)
     if release is None or not release.files:
         raise CatalogError(
             f"PyPI has no {package} {version}",
@@ -321,24 +329,23 @@ def common_pythons(a: Release, b: Release) -> tuple[str, ...]:
     """Pythons for which both releases have a macOS arm64 wheel, oldest first."""
     return tuple(
         p
-        for p in a.pythons_for(PLATFORM, _PYTHONS)
-        if p in b.pythons_for(PLATFORM, _PYTHONS)
+        for p in a.pythons_for(METAL_PLATFORM, _PYTHONS)
+        if p in b.pythons_for(METAL_PLATFORM, _PYTHONS)
     )
 
 
 def alias_target(requires: list[str], python: str) -> tuple[str, str] | None:
-    """(package, version) a thin alias wheel pins on macOS arm64, e.g. tensorflow 2.14 -> tensorflow-macos."""
-    environment = default_environment()
-    environment.update(
-        {
-            "platform_system": "Darwin",
-            "platform_machine": "arm64",
-            "sys_platform": "darwin",
-            "python_version": python,
-            "python_full_version": f"{python}.0",
-            "os_name": "posix",
-        }
-    )
+    """(package, version) a thin alias wheel pins on macOS arm64, e.g. tensorflow 2.14
+    -> tensorflow-macos."""
+    # overrides of the running interpreter's markers (``Marker.evaluate`` merges them)
+    environment = {
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+        "sys_platform": "darwin",
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "os_name": "posix",
+    }
     for line in requires:
         try:
             requirement = Requirement(line)
@@ -355,16 +362,16 @@ def alias_target(requires: list[str], python: str) -> tuple[str, str] | None:
 
 
 def tensorflow_packages(version: str) -> tuple[str, ...]:
-    """Which PyPI names may hold TensorFlow ``version`` for macOS arm64, most likely first."""
-    from envgen.catalog.pairs import tf_packages_for
-
+    """Which PyPI names may hold TensorFlow ``version`` for macOS arm64, most likely
+    first."""
     return tf_packages_for(version)
 
 
-def releases_reader(repository: Repository) -> Callable[[str], object]:
-    cache: dict[str, object] = {}
+def releases_reader(repository: Repository) -> ReleasesOf:
+    """``repository.releases``, asked once per package."""
+    cache: dict[str, Releases] = {}
 
-    def read(package: str) -> object:
+    def read(package: str) -> Releases:
         if package not in cache:
             cache[package] = repository.releases(package)
         return cache[package]

@@ -1,7 +1,8 @@
-"""The curated catalog: which TensorFlow, tensorflow-metal, Python, macOS and pins go together.
+"""The curated catalog: which TensorFlow, tensorflow-metal, Python, macOS and pins go
+together.
 
-The knowledge lives in ``envgen/data/catalog.toml``; this module only loads, validates and
-queries it. Adding a new Apple release is a data change plus a test.
+The knowledge lives in ``envgen/data/catalog.toml``; this module only loads, validates
+and queries it. Adding a new Apple release is a data change plus a test.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envgen.errors import CatalogError
+from envgen.names import METAL_PLATFORM, PLATFORMS
 from envgen.resources import data_path
 
 CATALOG_PATH = data_path("catalog.toml")
 STATUSES = ("verified", "inferred")
-KNOWN_PLATFORMS = ("osx-arm64", "osx-64", "linux-64")
 METAL = "tensorflow-metal"  # Apple's GPU plugin: the package every line pairs with
 _LINE_KEYS = {
     "tf",
@@ -50,11 +51,14 @@ _CAVEAT_KEYS = {"text", "source", "metal"}
 
 @dataclass(frozen=True)
 class Caveat:
-    """Something a user of a line must know before relying on it (shown by new, matrix, update)."""
+    """Something a user of a line must know before relying on it (shown by new, matrix,
+    update)."""
 
     text: str
     source: str
-    metal: str = ""  # a specifier: the caveat applies only with a tensorflow-metal release in it ("" = always)
+    # a specifier: the caveat applies only with a tensorflow-metal release in it
+    # ("" = always)
+    metal: str = ""
 
     def applies(self, metal_version: str) -> bool:
         if not self.metal:
@@ -69,7 +73,8 @@ class Caveat:
 
 @dataclass(frozen=True)
 class Alternative:
-    """A newer tensorflow-metal release for Pythons the line's own plugin lacks (ABI-checked, inferred)."""
+    """A newer tensorflow-metal release for Pythons the line's own plugin lacks
+    (ABI-checked, inferred)."""
 
     metal: str
     pythons: tuple[str, ...]
@@ -78,7 +83,8 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Line:
-    """One TensorFlow line (major.minor) and everything known to make it work on a Mac."""
+    """One TensorFlow line (major.minor) and everything known to make it work on a
+    Mac."""
 
     tf: str
     package: str
@@ -96,27 +102,28 @@ class Line:
     sources: tuple[tuple[str, str], ...]
     notes: str
     keras: str = ""  # the Keras major version the line installs ("2", "3")
-    metal_pythons: tuple[
-        str, ...
-    ] = ()  # the Pythons the paired plugin release serves (within pythons)
-    dropped: tuple[
-        str, ...
-    ] = ()  # packages the previous line installed and this one no longer does
-    release_packages: tuple[
-        tuple[str, str], ...
-    ] = ()  # release -> osx-arm64 package, where not `package`
+    # the Pythons the paired plugin release serves (within pythons)
+    metal_pythons: tuple[str, ...] = ()
+    # packages the previous line installed and this one no longer does
+    dropped: tuple[str, ...] = ()
+    # release -> osx-arm64 package, where not `package`
+    release_packages: tuple[tuple[str, str], ...] = ()
     alternatives: tuple[Alternative, ...] = ()
     caveats: tuple[Caveat, ...] = ()
 
     @property
     def default_python(self) -> str:
-        """The newest Python of the line's own pair (TensorFlow's newest when the line has no plugin).
+        """The newest Python of the line's own pair (TensorFlow's newest when the line
+        has no plugin).
 
-        ``envgen.catalog.pairs.default_python`` answers for a project without the plugin."""
+        ``envgen.catalog.pairs.default_python`` answers for a project without the
+        plugin.
+        """
         return max(self.metal_pythons or self.pythons, key=Version)
 
     def metal_accepts(self, metal_version: str) -> bool:
-        """Whether a tensorflow-metal release lies in the range known to work with this line."""
+        """Whether a tensorflow-metal release lies in the range known to work with this
+        line."""
         return Version(metal_version) in SpecifierSet(self.metal_range)
 
 
@@ -125,7 +132,8 @@ class Catalog:
     lines: tuple[Line, ...]
 
     def line(self, tf: str) -> Line:
-        """Find the line for ``"2.6"`` or an exact ``"2.6.0"``; unknown ones list the supported ones."""
+        """Find the line for ``"2.6"`` or an exact ``"2.6.0"``; unknown ones list the
+        supported ones."""
         wanted = tf.strip()
         for line in self.lines:
             if wanted == line.tf or wanted in line.versions:
@@ -141,8 +149,10 @@ class Catalog:
                 and parsed.release[:2] == Version(line.tf).release[:2]
             ):
                 raise CatalogError(
-                    f"TensorFlow {wanted} is not a release envgen knows on line {line.tf}",
-                    f"use one of {', '.join(line.versions)}, or the line itself ({line.tf!r})",
+                    f"TensorFlow {wanted} is not a release envgen knows on line"
+                    f" {line.tf}",
+                    f"use one of {', '.join(line.versions)}, or the line itself"
+                    f" ({line.tf!r})",
                 )
         raise CatalogError(
             f"unknown TensorFlow line {wanted!r}",
@@ -177,7 +187,8 @@ def _items(
     for item in value:
         if set(item) - keys or required - set(item):
             raise CatalogError(
-                f"catalog: {where}.{key} entries take {sorted(keys)} (required: {sorted(required)})"
+                f"catalog: {where}.{key} entries take {sorted(keys)} (required:"
+                f" {sorted(required)})"
             )
     return value
 
@@ -197,7 +208,7 @@ def _parse_line(raw: dict, index: int) -> Line:
             metal_range=raw.get("metal_range", ""),
             pythons=tuple(raw["pythons"]),
             min_macos=raw["min_macos"],
-            platforms=tuple(raw.get("platforms", ["osx-arm64"])),
+            platforms=tuple(raw.get("platforms", [METAL_PLATFORM])),
             status=raw["status"],
             inferred=tuple(raw.get("inferred", [])),
             conda=_table(raw, "conda", where),
@@ -230,11 +241,12 @@ def _parse_line(raw: dict, index: int) -> Line:
             f"catalog: {where} version {line.version} not among versions"
         )
     if (
-        not set(line.platforms) <= set(KNOWN_PLATFORMS)
-        or "osx-arm64" not in line.platforms
+        not set(line.platforms) <= set(PLATFORMS)
+        or METAL_PLATFORM not in line.platforms
     ):
         raise CatalogError(
-            f"catalog: {where} platforms must include osx-arm64, within {KNOWN_PLATFORMS}"
+            f"catalog: {where} platforms must include {METAL_PLATFORM}, within"
+            f" {PLATFORMS}"
         )
     try:
         for spec in [line.metal_range, *(v for _, v in line.pip_caps)]:
@@ -258,24 +270,29 @@ def _parse_line(raw: dict, index: int) -> Line:
             f"catalog: {where} metal {line.metal} outside its metal_range"
         )
     if bool(line.metal) != bool(line.metal_range):
-        # metal = "" is how a line with no working plugin release is written; a range without a pair is a typo.
+        # metal = "" is how a line with no working plugin release is written; a range
+        # without a pair is a typo.
         raise CatalogError(
-            f'catalog: {where} metal and metal_range must both be set, or both be "" (no working tensorflow-metal release)'
+            f'catalog: {where} metal and metal_range must both be set, or both be ""'
+            " (no working tensorflow-metal release)"
         )
     if not set(line.metal_pythons) <= set(line.pythons):
         raise CatalogError(
-            f"catalog: {where} metal_pythons {list(line.metal_pythons)} must be among pythons {list(line.pythons)}"
+            f"catalog: {where} metal_pythons {list(line.metal_pythons)} must be among"
+            f" pythons {list(line.pythons)}"
         )
     for alternative in line.alternatives:
         if not line.metal or line.metal_accepts(alternative.metal):
             raise CatalogError(
-                f"catalog: {where} alternative plugin {alternative.metal} needs a line pair it differs from"
+                f"catalog: {where} alternative plugin {alternative.metal} needs a line"
+                " pair it differs from"
             )
         if not set(alternative.pythons) <= set(line.pythons) or set(
             alternative.pythons
         ) & set(line.metal_pythons):
             raise CatalogError(
-                f"catalog: {where} alternative {alternative.metal} must serve Pythons of the line that its own plugin does not"
+                f"catalog: {where} alternative {alternative.metal} must serve Pythons"
+                " of the line that its own plugin does not"
             )
     for release, package in line.release_packages:
         if release not in line.versions or package not in (
@@ -283,11 +300,13 @@ def _parse_line(raw: dict, index: int) -> Line:
             "tensorflow-macos",
         ):
             raise CatalogError(
-                f"catalog: {where} release_packages maps {release} to {package}: use a listed release and tensorflow or tensorflow-macos"
+                f"catalog: {where} release_packages maps {release} to {package}: use a"
+                " listed release and tensorflow or tensorflow-macos"
             )
     if line.keras not in ("", "2", "3"):
         raise CatalogError(
-            f'catalog: {where} keras must be the Keras major version the line installs ("2" or "3")'
+            f"catalog: {where} keras must be the Keras major version the line installs"
+            ' ("2" or "3")'
         )
     facts = _fact_keys(line)
     unknown_inferred = sorted(set(line.inferred) - facts)
@@ -304,7 +323,8 @@ def _parse_line(raw: dict, index: int) -> Line:
         )
     if (line.status == "inferred") != bool(line.inferred):
         raise CatalogError(
-            f"catalog: {where} status {line.status!r} disagrees with inferred {list(line.inferred)}",
+            f"catalog: {where} status {line.status!r} disagrees with inferred"
+            f" {list(line.inferred)}",
             'status is "inferred" exactly when some fact is listed in inferred',
         )
     return line
@@ -335,7 +355,8 @@ def _fact_keys(line: Line) -> set[str]:
 
 
 def fact_keys(line: Line) -> tuple[str, ...]:
-    """Every fact of a line, sorted: each needs a source (tests/catalog/test_catalog_facts.py holds the catalog to that)."""
+    """Every fact of a line, sorted: each needs a source
+    (tests/catalog/test_catalog_facts.py holds the catalog to that)."""
     return tuple(sorted(_fact_keys(line)))
 
 

@@ -8,7 +8,8 @@ from envgen.catalog.lines import Catalog, Line
 
 
 def line_caveats(line: Line, abi: AbiRecords) -> list[dict]:
-    """Every caveat of a line: with its own plugin, with each alternative plugin, without one."""
+    """Every caveat of a line: with its own plugin, with each alternative plugin,
+    without one."""
     found: dict[str, dict] = {}
     options = [o.metal for o in pairs.metal_options(line)] or [""]
     for metal in options:
@@ -20,8 +21,8 @@ def line_caveats(line: Line, abi: AbiRecords) -> list[dict]:
 def catalog_rows(catalog: Catalog, abi: AbiRecords = AbiRecords()) -> list[dict]:
     """One plain dict per line, in catalog order, ready for JSON or a table.
 
-    ``abi``: the recorded symbol checks; ``row["abi"]`` is the record of the line's own pair
-    (for a line without a plugin: the failed check that says why), or None.
+    ``abi``: the recorded symbol checks; ``row["abi"]`` is the record of the line's own
+    pair (for a line without a plugin: the failed check that says why), or None.
     """
 
     def record(line: Line) -> dict | None:

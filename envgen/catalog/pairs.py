@@ -1,21 +1,23 @@
 """The one place that decides a project's TensorFlow / tensorflow-metal pair.
 
 Everything that needs to know which plugin release goes with a TensorFlow release, which
-Pythons that pair serves, which TensorFlow package a platform installs, or what a user must be
-told about the pair (its caveats) asks this module: ``generate.plan``, ``releases.update``,
-``catalog.abirecords``, ``doctor`` and the ``check-pair`` wheel lookup.
+Pythons that pair serves, which TensorFlow package a platform installs, or what a user
+must be told about the pair (its caveats) asks this module: ``generate.plan``,
+``releases.update``, ``catalog.abirecords``, ``doctor`` and the ``check-pair`` wheel
+lookup.
 
 The rules, in one place:
 
-- A line's ``pythons`` are TensorFlow's own (its macOS arm64 wheels). With the plugin, the
-  Pythons are the ones the paired plugin release also has wheels for (``metal_pythons``).
-  Where a newer plugin release passed envgen's symbol check and serves a Python the paired one
-  does not (``[[lines.alternatives]]``), that Python gets the newer plugin, marked inferred.
-- On osx-arm64 a release installs the line's package (``tensorflow-macos`` up to 2.16) unless
-  ``release_packages`` names another (plain ``tensorflow`` 2.15.1); every other platform
-  installs plain ``tensorflow``.
-- A line without a working plugin release (``metal = ""``) refuses Metal, naming the recorded
-  symbol check that failed and the way out.
+- A line's ``pythons`` are TensorFlow's own (its macOS arm64 wheels). With the plugin,
+  the Pythons are the ones the paired plugin release also has wheels for
+  (``metal_pythons``). Where a newer plugin release passed envgen's symbol check and
+  serves a Python the paired one does not (``[[lines.alternatives]]``), that Python gets
+  the newer plugin, marked inferred.
+- On osx-arm64 a release installs the line's package (``tensorflow-macos`` up to 2.16)
+  unless ``release_packages`` names another (plain ``tensorflow`` 2.15.1); every other
+  platform installs plain ``tensorflow``.
+- A line without a working plugin release (``metal = ""``) refuses Metal, naming the
+  recorded symbol check that failed and the way out.
 """
 
 from __future__ import annotations
@@ -28,17 +30,19 @@ from packaging.version import Version
 from envgen.catalog.abirecords import AbiRecord, AbiRecords
 from envgen.catalog.lines import METAL, Catalog, Caveat, Line
 from envgen.errors import SpecError
+from envgen.names import METAL_PLATFORM
 
-ARM64 = "osx-arm64"
-# For TensorFlow releases the catalog does not know (inferred pairs, `check-pair`): which PyPI
-# names may hold a release for macOS arm64. tensorflow-macos carries every release up to 2.12;
-# 2.13-2.16 exist under both names (one is an alias of the other); from 2.17 only `tensorflow`.
+# For TensorFlow releases the catalog does not know (inferred pairs, `check-pair`):
+# which PyPI names may hold a release for macOS arm64. tensorflow-macos carries every
+# release up to 2.12; 2.13-2.16 exist under both names (one is an alias of the other);
+# from 2.17 only `tensorflow`.
 FIRST_PLAIN_ARM64 = Version("2.13")
 LAST_MACOS_LINE = (2, 16)
 
 
 def tf_packages_for(version: str) -> tuple[str, ...]:
-    """PyPI names that may hold TensorFlow ``version`` for macOS arm64, most likely first."""
+    """PyPI names that may hold TensorFlow ``version`` for macOS arm64, most likely
+    first."""
     parsed = Version(version)
     if parsed < FIRST_PLAIN_ARM64:
         return ("tensorflow-macos",)
@@ -48,13 +52,15 @@ def tf_packages_for(version: str) -> tuple[str, ...]:
 
 
 def preferred_package(minor: tuple[int, ...]) -> str:
-    """The package an unknown release of this TF minor is best installed from on a Mac."""
+    """The package an unknown release of this TF minor is best installed from on a
+    Mac."""
     return "tensorflow-macos" if tuple(minor[:2]) <= LAST_MACOS_LINE else "tensorflow"
 
 
-def tf_package(line: Line, version: str, platform: str = ARM64) -> str:
-    """The PyPI package that installs TensorFlow ``version`` of ``line`` on ``platform``."""
-    if platform != ARM64:
+def tf_package(line: Line, version: str, platform: str = METAL_PLATFORM) -> str:
+    """The PyPI package that installs TensorFlow ``version`` of ``line`` on
+    ``platform``."""
+    if platform != METAL_PLATFORM:
         return "tensorflow"
     return dict(line.release_packages).get(version, line.package)
 
@@ -66,9 +72,8 @@ class MetalOption:
     metal: str  # the release envgen installs
     accepts: str  # the releases accepted (a specifier)
     pythons: tuple[str, ...]
-    status: (
-        str  # "catalog" (the line's own pair) | "inferred" (an ABI-checked alternative)
-    )
+    # "catalog" (the line's own pair) | "inferred" (an ABI-checked alternative)
+    status: str
     source: str = ""
 
     def takes(self, version: str) -> bool:
@@ -88,8 +93,8 @@ def metal_options(line: Line) -> tuple[MetalOption, ...]:
 
 
 def pythons(line: Line, metal: bool | str = True) -> tuple[str, ...]:
-    """The Pythons a project of this line can use: TensorFlow's own without the plugin; with it,
-    those some plugin option serves (or the given release serves)."""
+    """The Pythons a project of this line can use: TensorFlow's own without the plugin;
+    with it, those some plugin option serves (or the given release serves)."""
     if metal is False or not line.metal:
         return line.pythons
     served: set[str] = set()
@@ -100,7 +105,8 @@ def pythons(line: Line, metal: bool | str = True) -> tuple[str, ...]:
 
 
 def default_python(line: Line, metal: bool | str = True) -> str:
-    """The newest Python of the line's own pair (with Metal), or TensorFlow's newest (without)."""
+    """The newest Python of the line's own pair (with Metal), or TensorFlow's newest
+    (without)."""
     if metal is not False and line.metal:
         own = [o for o in metal_options(line) if metal is True or o.takes(metal)]
         if own:
@@ -109,7 +115,8 @@ def default_python(line: Line, metal: bool | str = True) -> str:
 
 
 def metal_status(line: Line, metal_version: str, python: str) -> str:
-    """How the catalog knows this plugin release on this Python: "catalog", "inferred", or ""."""
+    """How the catalog knows this plugin release on this Python: "catalog", "inferred",
+    or ""."""
     for option in metal_options(line):
         if option.takes(metal_version) and python in option.pythons:
             return option.status
@@ -126,8 +133,8 @@ def metal_for_python(line: Line, python: str) -> MetalOption | None:
 
 @dataclass(frozen=True)
 class Words:
-    """How a refusal names the user's settings: envgen.toml's keys (the default) or the flags of
-    the command that set them (``generate.plan.Terms`` fills this in)."""
+    """How a refusal names the user's settings: envgen.toml's keys (the default) or the
+    flags of the command that set them (``generate.plan.Terms`` fills this in)."""
 
     tensorflow: str = "tensorflow.version"
     python: str = "environment.python"
@@ -141,7 +148,8 @@ TOML_WORDS = Words()
 
 @dataclass(frozen=True)
 class Choice:
-    """A resolved pair: the TF release and package, the plugin release ("" for none), the Python."""
+    """A resolved pair: the TF release and package, the plugin release ("" for none),
+    the Python."""
 
     line: Line
     tf_version: str
@@ -156,11 +164,12 @@ class Choice:
 
     @property
     def tf_package(self) -> str:
-        return self.package_for(ARM64)
+        return self.package_for(METAL_PLATFORM)
 
     @property
     def status(self) -> str:
-        """The pair's standing: the line's status, or inferred when the plugin is an alternative."""
+        """The pair's standing: the line's status, or inferred when the plugin is an
+        alternative."""
         return "inferred" if self.metal_status == "inferred" else self.line.status
 
 
@@ -174,7 +183,8 @@ def newest_metal_line(catalog: Catalog) -> Line | None:
 
 
 def no_metal_reason(line: Line, abi: AbiRecords) -> str:
-    """Why a line has no plugin: the recorded symbol check of the newest plugin against it."""
+    """Why a line has no plugin: the recorded symbol check of the newest plugin against
+    it."""
     record = newest_failed_check(line, abi)
     if record is None:
         return f"no {METAL} release is known to load into TensorFlow {line.tf}"
@@ -185,8 +195,8 @@ def no_metal_reason(line: Line, abi: AbiRecords) -> str:
     if record.library_problems:
         found += f", {len(record.library_problems)} library not loaded"
     return (
-        f"no {METAL} release loads into TensorFlow {line.tf}: `envgen catalog check-pair "
-        f"--metal {record.metal} --tf {record.tf_version}` finds {found}"
+        f"no {METAL} release loads into TensorFlow {line.tf}: `envgen catalog"
+        f" check-pair --metal {record.metal} --tf {record.tf_version}` finds {found}"
     )
 
 
@@ -204,8 +214,9 @@ def newest_failed_check(line: Line, abi: AbiRecords) -> AbiRecord | None:
 def caveats(
     line: Line, metal: str, tf_version: str, abi: AbiRecords
 ) -> tuple[Caveat, ...]:
-    """What a user of this pair must be told: the line's caveats that apply, and binaries that
-    declare a newer macOS (LC_BUILD_VERSION minos) than the line's minimum."""
+    """What a user of this pair must be told: the line's caveats that apply, and
+    binaries that declare a newer macOS (LC_BUILD_VERSION minos) than the line's
+    minimum."""
     found = [c for c in line.caveats if c.applies(metal)]
     record = abi.get(metal, tf_package(line, tf_version), tf_version) if metal else None
     if record is None:
@@ -233,10 +244,12 @@ def caveats(
             if minos and Version(minos) > floor:
                 found.append(
                     Caveat(
-                        f"{what} built for macOS {minos}+ (LC_BUILD_VERSION minos), above this line's "
-                        f"minimum {line.min_macos}: unproven whether they load on macOS {line.min_macos}-{minos} "
-                        "(the minimum is not raised without evidence)",
-                        f"envgen catalog check-pair (envgen/data/abi_checks.toml, {record.date})",
+                        f"{what} built for macOS {minos}+ (LC_BUILD_VERSION minos),"
+                        f" above this line's minimum {line.min_macos}: unproven whether"
+                        f" they load on macOS {line.min_macos}-{minos} (the minimum is"
+                        " not raised without evidence)",
+                        "envgen catalog check-pair (envgen/data/abi_checks.toml,"
+                        f" {record.date})",
                     )
                 )
     return tuple(found)
@@ -252,17 +265,22 @@ def choose(
     catalog: Catalog | None = None,
     words: Words = TOML_WORDS,
 ) -> Choice:
-    """Resolve the pair for a project; every refusal names the package that limits it and the way out.
+    """Resolve the pair for a project; every refusal names the package that limits it
+    and the way out.
 
-    ``metal``: False (CPU only), True (the catalog's plugin for this Python) or an exact release.
-    ``words``: how the refusals name the user's settings (envgen.toml keys, or a command's flags).
+    ``metal``: False (CPU only), True (the catalog's plugin for this Python) or an exact
+    release.
+    ``words``: how the refusals name the user's settings (envgen.toml keys, or a
+    command's flags).
     """
     package = tf_package(line, tf_version)
     if python is not None and python not in line.pythons:
         raise SpecError(
-            f"{words.python} {python}: {package} {tf_version} has no macOS arm64 wheel for it "
-            f"(TensorFlow {line.tf} has wheels for Python {_span(line.pythons)})",
-            f"use one of {_span(pythons(line, metal))} (or {words.omit_python} to get {default_python(line, metal)})",
+            f"{words.python} {python}: {package} {tf_version} has no macOS arm64 wheel"
+            f" for it (TensorFlow {line.tf} has wheels for Python"
+            f" {_span(line.pythons)})",
+            f"use one of {_span(pythons(line, metal))} (or {words.omit_python} to get"
+            f" {default_python(line, metal)})",
         )
     if metal is False:
         chosen = python or default_python(line, False)
@@ -278,7 +296,8 @@ def choose(
         )
         value = "true" if metal is True else repr(metal)
         raise SpecError(
-            f"{words.metal_on if metal is True else f'tensorflow.metal = {value}'}, but {no_metal_reason(line, abi)}",
+            f"{words.metal_on if metal is True else f'tensorflow.metal = {value}'}, but"
+            f" {no_metal_reason(line, abi)}",
             f"{words.metal_off} to run on the CPU{way}",
         )
     if metal is True:
@@ -287,9 +306,11 @@ def choose(
         if option is None:
             own = metal_options(line)[0]
             raise SpecError(
-                f"{words.python} {chosen_python}: {METAL} {own.metal} (the plugin paired with TensorFlow {line.tf}) "
-                f"has no wheel for it (it serves Python {_span(own.pythons)})",
-                f"use Python {_span(pythons(line, True))} with the plugin, or {words.metal_off} to run Python {chosen_python} on the CPU",
+                f"{words.python} {chosen_python}: {METAL} {own.metal} (the plugin"
+                f" paired with TensorFlow {line.tf}) has no wheel for it (it serves"
+                f" Python {_span(own.pythons)})",
+                f"use Python {_span(pythons(line, True))} with the plugin, or"
+                f" {words.metal_off} to run Python {chosen_python} on the CPU",
             )
         release = option.metal
     else:
@@ -297,23 +318,30 @@ def choose(
         if not options:
             accepted = ", ".join(o.accepts for o in metal_options(line))
             raise SpecError(
-                f"tensorflow.metal {metal} is not known to work with TensorFlow {line.tf} (known: {accepted})",
-                f"use metal = true for the catalog's pair ({line.metal}), or see `envgen matrix`",
+                f"tensorflow.metal {metal} is not known to work with TensorFlow"
+                f" {line.tf} (known: {accepted})",
+                f"use metal = true for the catalog's pair ({line.metal}), or see"
+                " `envgen matrix`",
             )
         chosen_python = python or max(options[0].pythons, key=Version)
         option = next((o for o in options if chosen_python in o.pythons), None)
         if option is None:
             raise SpecError(
-                f"{words.python} {chosen_python}: {METAL} {metal} has no wheel for it (it serves Python {_span(options[0].pythons)})",
-                f"use Python {_span(options[0].pythons)}, or metal = true to get the plugin envgen pairs with Python {chosen_python}",
+                f"{words.python} {chosen_python}: {METAL} {metal} has no wheel for it"
+                f" (it serves Python {_span(options[0].pythons)})",
+                f"use Python {_span(options[0].pythons)}, or metal = true to get the"
+                f" plugin envgen pairs with Python {chosen_python}",
             )
         release = metal
     notes: tuple[str, ...] = ()
     if option.status == "inferred":
         own = metal_options(line)[0]
         notes = (
-            f"{METAL} {release} on Python {chosen_python} is an inferred alternative: the paired {own.metal} has no "
-            f"Python {chosen_python} wheel; {option.source}",
+            (
+                f"{METAL} {release} on Python {chosen_python} is an inferred"
+                f" alternative: the paired {own.metal} has no Python {chosen_python}"
+                f" wheel; {option.source}"
+            ),
         )
     return Choice(
         line,

@@ -1,9 +1,9 @@
 """The known-good pip pin sets in ``locks/``: one hash-pinned file per catalog line.
 
-``envgen catalog refresh --write-locks`` makes them (see ``refresh``); this module only finds and
-reads them, so ``envgen new`` can take exact pip pins without the network. (Not ``locks.py``:
-the wheel ships the ``locks/`` directory as ``envgen/locks``, which a module of that name would
-collide with.)
+``envgen catalog refresh --write-locks`` makes them (see ``refresh``); this module only
+finds and reads them, so ``envgen new`` can take exact pip pins without the network.
+(Not ``locks.py``: the wheel ships the ``locks/`` directory as ``envgen/locks``, which a
+module of that name would collide with.)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from envgen.catalog.lines import METAL, Line
+from envgen.names import METAL_PLATFORM
 from envgen.resources import locks_dir
 
 # Installed by conda in every envgen environment, so never pinned for pip.
@@ -27,7 +28,7 @@ _SDIST = re.compile(r"^#\s+sdist\s+(\S+)\s+(\S+)\s+sha256:([0-9a-f]{64})$")
 _FIELD = re.compile(r"^#\s+([a-z-]+):\s+(.*)$")
 
 
-def pin_set_name(line_tf: str, python: str, platform: str = "osx-arm64") -> str:
+def pin_set_name(line_tf: str, python: str, platform: str = METAL_PLATFORM) -> str:
     """``tf-2.6-py3.9-osx-arm64.txt``."""
     return f"tf-{line_tf}-py{python}-{platform}.txt"
 
@@ -44,16 +45,13 @@ class PinSet:
     """One parsed file of ``locks/``."""
 
     path: Path
-    fields: tuple[
-        tuple[str, str], ...
-    ]  # header fields: line, python, platform, conda, caps...
+    # header fields: line, python, platform, conda, caps...
+    fields: tuple[tuple[str, str], ...]
     pins: tuple[Pin, ...]
-    wheels: tuple[
-        tuple[str, str, str], ...
-    ]  # (name, file name, sha256) of the wheel each pin installs
-    sdists: tuple[
-        tuple[str, str, str], ...
-    ]  # (name, file name, sha256) of pins built from source
+    # (name, file name, sha256) of the wheel each pin installs
+    wheels: tuple[tuple[str, str, str], ...]
+    # (name, file name, sha256) of pins built from source
+    sdists: tuple[tuple[str, str, str], ...]
 
     def field(self, key: str) -> str:
         return dict(self.fields).get(key, "")
@@ -64,7 +62,8 @@ class PinSet:
 
 
 def parse_pin_set(text: str, path: Path = Path("<text>")) -> PinSet:
-    """Read a pin set file (pip requirements with hashes, plus envgen's header comments)."""
+    """Read a pin set file (pip requirements with hashes, plus envgen's header
+    comments)."""
     fields: list[tuple[str, str]] = []
     pins: list[Pin] = []
     wheels: list[tuple[str, str, str]] = []
@@ -113,8 +112,10 @@ def parse_pin_set(text: str, path: Path = Path("<text>")) -> PinSet:
 
 
 def pin_set_metal(line: Line, python: str) -> str:
-    """The tensorflow-metal release a line's pin set for this Python holds ("" for none): the
-    plugin ``catalog.pairs`` gives that Python (an alternative where the line's own has no wheel)."""
+    """The tensorflow-metal release a line's pin set for this Python holds ("" for
+    none): the plugin ``catalog.pairs`` gives that Python (an alternative where the
+    line's own has no wheel).
+    """
     from envgen.catalog.pairs import metal_for_python
 
     option = metal_for_python(line, python)
@@ -122,7 +123,8 @@ def pin_set_metal(line: Line, python: str) -> str:
 
 
 def line_fields(line: Line, python: str | None = None) -> dict[str, str]:
-    """The header fields a pin set made from this catalog line (for this Python) carries (``refresh`` writes them)."""
+    """The header fields a pin set made from this catalog line (for this Python) carries
+    (``refresh`` writes them)."""
     from envgen.catalog.pairs import tf_package
 
     metal = pin_set_metal(line, python) if python else line.metal
@@ -137,12 +139,12 @@ def line_fields(line: Line, python: str | None = None) -> dict[str, str]:
 
 
 def stale_fields(pin_set: PinSet, line: Line) -> list[str]:
-    """How a pin set's header differs from the catalog line it claims to be made from (empty: current)."""
+    """How a pin set's header differs from the catalog line it claims to be made from
+    (empty: current)."""
     expected = line_fields(line, pin_set.field("python") or None)
     found = {key: pin_set.field(key) for key in expected}
-    found["conda"] = _RESOLVED.sub(
-        "", found["conda"]
-    )  # "numpy>=1.19.5,<1.20 (resolved 1.19.5)"
+    # "numpy>=1.19.5,<1.20 (resolved 1.19.5)"
+    found["conda"] = _RESOLVED.sub("", found["conda"])
     return [
         f"{key}: {found[key] or '(missing)'} in the pin set, {value} in the catalog"
         for key, value in expected.items()
@@ -153,7 +155,8 @@ def stale_fields(pin_set: PinSet, line: Line) -> list[str]:
 def current_pin_set(
     line: Line, python: str, directory: Path | None = None
 ) -> PinSet | None:
-    """The line's pin set for this Python when one exists and was made from the line as it is now."""
+    """The line's pin set for this Python when one exists and was made from the line as
+    it is now."""
     pin_set = read_pin_set(line.tf, python, directory)
     if pin_set is None or stale_fields(pin_set, line):
         return None
@@ -173,11 +176,13 @@ def read_pin_set(
 def pinned_requirements(
     line: Line, python: str, directory: Path | None = None, *, metal: str | None = None
 ) -> list[str] | None:
-    """Exact ``name==version`` pip pins known to resolve for this line and Python (osx-arm64), or None.
+    """Exact ``name==version`` pip pins known to resolve for this line and Python
+    (osx-arm64), or None.
 
-    The list holds the whole pip closure, TensorFlow and tensorflow-metal first, and never a
-    package the catalog leaves to conda. None when ``locks/`` has no current set for them, or
-    when ``metal`` (the project's plugin release, "" for none) is not the one the set holds.
+    The list holds the whole pip closure, TensorFlow and tensorflow-metal first, and
+    never a package the catalog leaves to conda. None when ``locks/`` has no current set
+    for them, or when ``metal`` (the project's plugin release, "" for none) is not the
+    one the set holds.
     """
     if metal is not None and metal != pin_set_metal(line, python):
         return None

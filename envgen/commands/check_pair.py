@@ -1,4 +1,5 @@
-"""``envgen catalog check-pair``: would this tensorflow-metal load into this TensorFlow? From the wheels."""
+"""``envgen catalog check-pair``: from the wheels alone, would tensorflow-metal X load
+into TensorFlow Y?"""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """Bind every symbol the plugin imports from TensorFlow as dyld would; exit 1 when one is missing."""
+        """Bind the plugin's TensorFlow imports as dyld does; exit 1 if one is absent."""
         out = Output(as_json, quiet, verbose)
         progress = out.progress_callback()
         report = check_pair(
@@ -60,29 +61,34 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         return 0 if report.compatible else EXIT_CHECK_FAILED
 
 
-# Missing symbols shown without -v: the first few say what broke; the count says how much.
+# Missing symbols shown without -v: the first few say what broke; the count says how
+# much.
 SHOWN_MISSING = 5
 
 
 def describe(report: PairReport, *, verbose: bool = False) -> str:
-    """The human report: verdict, then the first missing symbols the way dyld would print them (-v: all)."""
+    """The human report: verdict, then the first missing symbols the way dyld would
+    print them (-v: all)."""
     res = report.resolution
     tf_name = f"{report.tf_package} {report.tf}" + (
         f" (via {report.alias})" if report.alias else ""
     )
     verdict = "compatible" if report.compatible else "INCOMPATIBLE"
     lines = [
-        f"tensorflow-metal {report.metal} + {tf_name}, Python {report.python}: {verdict}"
+        f"tensorflow-metal {report.metal} + {tf_name}, Python {report.python}:"
+        f" {verdict}"
     ]
     checked, missing = len(res.checked), res.missing
     if report.compatible:
         lines.append(
-            f"  all {checked} symbols the plugin binds from TensorFlow resolve as dyld would bind them"
+            f"  all {checked} symbols the plugin binds from TensorFlow resolve as dyld"
+            " would bind them"
         )
     else:
         lines.append(
-            f"  {len(missing)} of the {checked} symbols the plugin binds from TensorFlow are missing; "
-            "importing tensorflow with this plugin installed fails with:"
+            f"  {len(missing)} of the {checked} symbols the plugin binds from"
+            " TensorFlow are missing; importing tensorflow with this plugin installed"
+            " fails with:"
         )
     shown = missing if verbose else missing[:SHOWN_MISSING]
     for finding in shown:
@@ -95,15 +101,18 @@ def describe(report: PairReport, *, verbose: bool = False) -> str:
             "the dlopen fails" if finding.fails_at_load else "aborts when first called"
         )
         lines.append(
-            f"    Expected in: {finding.expected_in} ({finding.binding}{', lazy' if finding.lazy else ''}; {when})"
+            f"    Expected in: {finding.expected_in}"
+            f" ({finding.binding}{', lazy' if finding.lazy else ''}; {when})"
         )
     if len(shown) < len(missing):
         lines.append(
-            f"  … and {len(missing) - len(shown)} more missing symbols (-v lists them all)"
+            f"  … and {len(missing) - len(shown)} more missing symbols (-v lists them"
+            " all)"
         )
     for problem in res.library_problems:
         lines.append(
-            f"  Library not loaded: {problem.load_path} ({problem.kind}; {problem.detail})"
+            f"  Library not loaded: {problem.load_path} ({problem.kind};"
+            f" {problem.detail})"
         )
     weak = [f.symbol for f in res.findings if f.status == "weak-missing"]
     if weak:
@@ -111,17 +120,20 @@ def describe(report: PairReport, *, verbose: bool = False) -> str:
     outside = sum(count for _, count in res.not_checked)
     if outside:
         lines.append(
-            f"  not checked: {outside} imports from system libraries, Python or outside TensorFlow's names"
+            f"  not checked: {outside} imports from system libraries, Python or outside"
+            " TensorFlow's names"
         )
     if report.plugin_min_macos or report.tf_min_macos:
         lines.append(
-            "  macOS the binaries declare (LC_BUILD_VERSION minos): "
-            f"plugin {report.plugin_min_macos or '?'}, TensorFlow {report.tf_min_macos or '?'}"
+            "  macOS the binaries declare (LC_BUILD_VERSION minos): plugin"
+            f" {report.plugin_min_macos or '?'}, TensorFlow"
+            f" {report.tf_min_macos or '?'}"
         )
     lines.append(f"  TensorFlow images loaded: {', '.join(res.loaded)}")
     got = sum(size for _, size, _ in report.stats.downloads)
     fetched = f"downloaded {got / 1e6:.0f} MB" if got else "from the cache"
     lines.append(
-        f"  wheels: {report.metal_wheel.filename}, {report.tf_wheel.filename} ({fetched}); {report.seconds:.1f} s"
+        f"  wheels: {report.metal_wheel.filename}, {report.tf_wheel.filename}"
+        f" ({fetched}); {report.seconds:.1f} s"
     )
     return "\n".join(lines)

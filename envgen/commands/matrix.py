@@ -78,16 +78,24 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 out.detail(f"{row['tf']}: {row['notes']}")
 
 
-LEGEND = """\
-Keras: the Keras major version the line installs (2 -> 3 at TF 2.16 breaks Keras 2 code).
-metal: the tensorflow-metal release paired with the line; none: no release loads into it (CPU only, --no-metal).
-Python: with the plugin; "+3.12 (1.2.0*)": a Python the line's own plugin lacks, served by a newer plugin
-  (an inferred alternative); "+3.12 no metal": TensorFlow's own wheels, without the plugin.
-status: verified = every fact has a source; inferred = some fact is envgen's assumption (`envgen matrix --json`
-  lists which, and each fact's source).
-ABI: checked = envgen's symbol check binds every TensorFlow symbol the plugin imports (from the wheels, as dyld
-  would); "✗ N missing" = the plugin cannot load; — = not checked. It rules out "Symbol not found", not bugs.
-!N: the line has N caveats, listed below."""
+LEGEND = (
+    "Keras: the Keras major version the line installs (2 -> 3 at TF 2.16 breaks Keras 2"
+    " code).\n"
+    "metal: the tensorflow-metal release paired with the line; none: no release loads"
+    " into it (CPU only, --no-metal).\n"
+    'Python: with the plugin; "+3.12 (1.2.0*)": a Python the line\'s own plugin lacks,'
+    " served by a newer plugin\n"
+    '  (an inferred alternative); "+3.12 no metal": TensorFlow\'s own wheels, without'
+    " the plugin.\n"
+    "status: verified = every fact has a source; inferred = some fact is envgen's"
+    " assumption (`envgen matrix --json`\n"
+    "  lists which, and each fact's source).\n"
+    "ABI: checked = envgen's symbol check binds every TensorFlow symbol the plugin"
+    " imports (from the wheels, as dyld\n"
+    '  would); "✗ N missing" = the plugin cannot load; — = not checked. It rules out'
+    ' "Symbol not found", not bugs.\n'
+    "!N: the line has N caveats, listed below."
+)
 
 
 def _python_cell(row: dict) -> str:
@@ -106,7 +114,8 @@ def _python_cell(row: dict) -> str:
 
 
 def _abi_cell(record: dict | None) -> str:
-    """ "checked" (the plugin binds every TensorFlow symbol it imports), "✗ N missing", or "—" (not checked)."""
+    """ "checked" (the plugin binds every TensorFlow symbol it imports), "✗ N missing",
+    or "—" (not checked)."""
     if record is None:
         return "—"
     if record["result"] == "compatible":

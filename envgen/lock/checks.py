@@ -23,7 +23,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envgen.pypi.client import parse_wheel_tags
+from envgen.pypi.tags import parse_wheel_tags
 
 CONDA_FORGE = "https://conda.anaconda.org/conda-forge"
 TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-macos", "tensorflow-cpu")

@@ -1,5 +1,6 @@
-"""The Mach-O reader and dyld's binding rules, on small Mach-O files the tests write themselves
-(tests/macho_builder.py), plus the real check against PyPI's wheels (network)."""
+"""The Mach-O reader and dyld's binding rules, on small Mach-O files the tests write
+themselves (tests/macho_builder.py), plus the real check against PyPI's wheels
+(network)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pathlib import Path
 import pytest
 from support.macho_builder import Dylib, Imp, Sym, export_trie, fat
 
-from envgen.abi import macho, machoslice
+from envgen.abi import macho, machoexports, machoformat, machoslice
 from envgen.abi.bind import Image, demangle, resolve, tensorflow_owned
 from envgen.abi.checkpair import check_pair
 from envgen.abi.wheels import WheelStore, alias_target, installed_path
 from envgen.cli import run
-from envgen.pypi.client import DistFile, Release, Releases, parse_wheel_tags
+from envgen.pypi.models import DistFile, Release, Releases
+from envgen.pypi.tags import parse_wheel_tags
 
 PYWRAP = "tensorflow/python/_pywrap_tensorflow_internal.so"
 FRAMEWORK = "tensorflow/libtensorflow_framework.2.dylib"
@@ -39,7 +41,8 @@ def framework(*names: str) -> Dylib:
 def pywrap(
     reexported: list[str], *, own: tuple[str, ...] = (), whole_reexport: bool = False
 ) -> Dylib:
-    """Like TensorFlow's: @rpath deps, and per-symbol re-export entries pointing at dylib #1."""
+    """Like TensorFlow's: @rpath deps, and per-symbol re-export entries pointing at
+    dylib #1."""
     kind = "reexport" if whole_reexport else "load"
     return Dylib(
         install_name="@rpath/_pywrap_tensorflow_internal.so",
@@ -75,7 +78,7 @@ def statuses(resolution) -> dict[str, str]:
     return {f.symbol: f.status for f in resolution.findings}
 
 
-# ------------------------------------------------------------------------------ reading Mach-O
+# ----------------------------------------------------------------------- reading Mach-O
 
 
 def test_export_trie_lookup_handles_prefixes_and_misses():
@@ -86,7 +89,7 @@ def test_export_trie_lookup_handles_prefixes_and_misses():
         "_TF_GetOutput",
         "__ZN3tsl1aE",
     ]
-    table = macho.ExportTrie(export_trie([Sym(n) for n in names]))
+    table = machoexports.ExportTrie(export_trie([Sym(n) for n in names]))
     assert sorted(table.names()) == sorted(names)
     assert all(table.lookup(n) is not None for n in names)
     assert (
@@ -97,12 +100,13 @@ def test_export_trie_lookup_handles_prefixes_and_misses():
 
 
 def test_export_trie_empty_edge_terminals_of_the_new_linker():
-    # ld-prime hangs '_x_List' off an empty edge below the node shared with '_x_ListSize';
-    # dyld's trieWalk follows it (the first version of this reader did not, and every such name was "missing")
+    # ld-prime hangs '_x_List' off an empty edge below the node shared with
+    # '_x_ListSize'; dyld's trieWalk follows it (the first version of this reader did
+    # not, and every such name was "missing")
     names = ["_TF_GetInputPropertiesList", "_TF_GetInputPropertiesListSize"]
     trie = export_trie([Sym(n) for n in names], empty_edges=True)
     assert b"\0\0" in trie or b"\x00\x00" in trie
-    table = macho.ExportTrie(trie)
+    table = machoexports.ExportTrie(trie)
     assert table.lookup(names[0]) is not None and table.lookup(names[1]) is not None
     assert table.lookup("_TF_GetInputProperties") is None
 
@@ -124,14 +128,16 @@ def test_parse_reads_dylibs_rpaths_and_every_kind_of_bind():
     assert [d.path for d in parsed.dylibs][1] == "@rpath/_pywrap_tensorflow_internal.so"
     assert parsed.rpaths == ("@loader_path/../_solib_darwin_arm64/bazel-only",)
     by_name = {i.name: i for i in parsed.imports}
-    assert by_name["_TF_NewStatus"] == macho.Import("_TF_NewStatus", 2, False, False)
+    assert by_name["_TF_NewStatus"] == machoformat.Import(
+        "_TF_NewStatus", 2, False, False
+    )
     assert (
         by_name["_TF_Lazy"].lazy
-        and by_name["_TF_FlatLazy"].ordinal == macho.ORDINAL_FLAT_LOOKUP
+        and by_name["_TF_FlatLazy"].ordinal == machoformat.ORDINAL_FLAT_LOOKUP
     )
     assert (
         by_name["_maybe"].weak
-        and by_name["_Py_None"].ordinal == macho.ORDINAL_MAIN_EXECUTABLE
+        and by_name["_Py_None"].ordinal == machoformat.ORDINAL_MAIN_EXECUTABLE
     )
     assert parsed.weak_binds == ("__ZNSt3__14coutE",) and parsed.fixups == "opcodes"
 
@@ -161,7 +167,7 @@ def test_parse_symtab_only_image():
         imports=[Imp("_there", 1), Imp("_flat", -2, weak=True)],
     )
     parsed = macho.parse_bytes(dylib.build())
-    assert parsed.exports.lookup("_here") == macho.Export("_here", True)
+    assert parsed.exports.lookup("_here") == machoformat.Export("_here", True)
     assert {(i.name, i.ordinal, i.weak) for i in parsed.imports} == {
         ("_there", 1, False),
         ("_flat", -2, True),
@@ -174,21 +180,21 @@ def test_flat_namespace_image_binds_everything_flat():
             deps=[("@rpath/a.dylib", "load")], imports=[Imp("_x", 1)], two_level=False
         ).build()
     )
-    assert parsed.imports[0].ordinal == macho.ORDINAL_FLAT_LOOKUP
+    assert parsed.imports[0].ordinal == machoformat.ORDINAL_FLAT_LOOKUP
 
 
 def test_universal_file_picks_arm64_and_refuses_x86_only():
     arm = Dylib(install_name="arm", exports=[Sym("_a")]).build()
-    intel = Dylib(install_name="intel", cputype=macho.CPU_TYPE_X86_64).build()
+    intel = Dylib(install_name="intel", cputype=machoformat.CPU_TYPE_X86_64).build()
     assert (
         macho.parse_bytes(
-            fat((macho.CPU_TYPE_X86_64, intel), (macho.CPU_TYPE_ARM64, arm))
+            fat((machoformat.CPU_TYPE_X86_64, intel), (machoformat.CPU_TYPE_ARM64, arm))
         ).install_name
         == "arm"
     )
-    with pytest.raises(macho.MachOError, match="without an arm64 slice"):
-        macho.parse_bytes(fat((macho.CPU_TYPE_X86_64, intel)))
-    with pytest.raises(macho.MachOError, match="not a 64-bit"):
+    with pytest.raises(machoformat.MachOError, match="without an arm64 slice"):
+        macho.parse_bytes(fat((machoformat.CPU_TYPE_X86_64, intel)))
+    with pytest.raises(machoformat.MachOError, match="not a 64-bit"):
         macho.parse_bytes(b"\x7fELF" + b"\0" * 60)
 
 
@@ -198,7 +204,7 @@ def test_streamed_slices_parse_like_the_whole_file(monkeypatch, tmp_path):
     )  # many tiny reads: the forward reader must still land on every range
     for data in (
         plugin([Imp("_TF_A", 2), Imp("_TF_B", -2, lazy=True)]).build(),
-        fat((macho.CPU_TYPE_ARM64, framework("_TF_A", "_TF_AB").build())),
+        fat((machoformat.CPU_TYPE_ARM64, framework("_TF_A", "_TF_AB").build())),
     ):
         whole = macho.parse_bytes(data)
         sparse = machoslice.extract(io.BytesIO(data), len(data), with_imports=True)
@@ -212,7 +218,7 @@ def test_streamed_slices_parse_like_the_whole_file(monkeypatch, tmp_path):
     assert exports_only.parse().imports == ()
 
 
-# ---------------------------------------------------------------------------- binding rules
+# ------------------------------------------------------------------------ binding rules
 
 
 def test_two_level_import_follows_per_symbol_reexport_to_the_framework():
@@ -248,7 +254,8 @@ def test_two_level_searches_whole_reexported_dylibs_but_flat_lookup_does_not():
     files = {PYWRAP: pywrap([], whole_reexport=True), FRAMEWORK: framework("_TF_Deep")}
     two_level = check(plugin([Imp("_TF_Deep", 2)]), files)
     assert two_level.compatible and two_level.checked[0].provider == FRAMEWORK
-    # flat lookup is shallow per image, but the framework itself is loaded, so it is found there
+    # flat lookup is shallow per image, but the framework itself is loaded, so it is
+    # found there
     flat = check(plugin([Imp("_TF_Deep", -2)]), files)
     assert flat.compatible and flat.checked[0].provider == FRAMEWORK
 
@@ -334,6 +341,17 @@ def test_rpath_found_through_loader_path_and_a_missing_library_is_reported():
     assert not result.compatible
 
 
+def test_an_rpath_that_climbs_out_of_site_packages_finds_nothing_there():
+    files = {PYWRAP: pywrap(["_TF_A"]), FRAMEWORK: framework("_TF_A")}
+    files[PYWRAP].rpaths.append("@loader_path/../../..")
+    files[PYWRAP].deps.append(("@rpath/libgone.dylib", "load"))
+    result = check(plugin([Imp("_TF_A", 2)]), files)
+    assert [p.load_path for p in result.library_problems] == ["@rpath/libgone.dylib"]
+    assert "_solib_darwin_arm64/nowhere/libgone.dylib" in (
+        result.library_problems[0].detail
+    )
+
+
 def test_tensorflow_owned_names():
     assert tensorflow_owned("_TF_NewStatus") and tensorflow_owned(
         "__ZN10tensorflow7NodeDefD1Ev"
@@ -353,12 +371,15 @@ def test_demangle_without_a_tool_keeps_the_names():
     }
 
 
-# ------------------------------------------------------------------------ wheels, end to end
+# ------------------------------------------------------------------- wheels, end to end
 
 
 def test_alias_target_and_installed_path():
     requires = [
-        'tensorflow-macos ==2.14.1 ; platform_system == "Darwin" and platform_machine == "arm64"',
+        (
+            'tensorflow-macos ==2.14.1 ; platform_system == "Darwin" and'
+            ' platform_machine == "arm64"'
+        ),
         'tensorflow-cpu-aws ==2.14.1 ; platform_system == "Linux"',
         "numpy>=1.23",
     ]
@@ -413,8 +434,9 @@ def _fake_index(tmp_path: Path, *, with_log_message: bool) -> _Index:
         ["__ZN3tsl8internal10LogMessageC1EPKcii"] if with_log_message else []
     )
     metadata = (
-        "Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.14.1\n"
-        'Requires-Dist: tensorflow-macos ==2.14.1 ; platform_system == "Darwin" and platform_machine == "arm64"\n'
+        "Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.14.1\nRequires-Dist:"
+        ' tensorflow-macos ==2.14.1 ; platform_system == "Darwin" and platform_machine'
+        ' == "arm64"\n'
     )
     return _Index(
         {
@@ -511,13 +533,14 @@ def test_corrupt_download_is_refused(tmp_path):
     assert not (tmp_path / "cache" / "wheels" / bad.filename).exists()
 
 
-# ------------------------------------------------------------------------------- real wheels
+# -------------------------------------------------------------------------- real wheels
 
 
 @pytest.mark.network
 @pytest.mark.slow
 def test_real_pairs_from_pypi():
-    """tensorflow-metal 1.1.0 binds into TF 2.14.1; with TF 2.18.0 one symbol is missing (about 440 MB of downloads)."""
+    """tensorflow-metal 1.1.0 binds into TF 2.14.1; with TF 2.18.0 one symbol is missing
+    (about 440 MB of downloads)."""
     from envgen.pypi.client import PyPIClient
 
     good = check_pair("1.1.0", "2.14.1", repository=PyPIClient())
@@ -541,6 +564,6 @@ def test_real_pairs_from_pypi():
     ],
 )
 def test_signed_leb128_as_dyld_reads_it(data, value):
-    from envgen.abi.macho import _sleb
+    from envgen.abi.machoformat import read_sleb
 
-    assert _sleb(data, 0) == (value, len(data))
+    assert read_sleb(data, 0) == (value, len(data))

@@ -1,5 +1,7 @@
 """The recorded Mach-O symbol checks: the shipped file, `envgen matrix`'s ABI column and
-`envgen catalog refresh --abi-check` (with a stand-in for the wheel check; the real one is network-marked)."""
+`envgen catalog refresh --abi-check` (with a stand-in for the wheel check; the real one
+is network-marked).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ import json
 
 import pytest
 from support.abi_fixtures import LOG_MESSAGE, abi_record, fake_report, records
-from support.pypi_fixtures import FakePyPI, make_test_catalog
+from support.pypi_fixtures import FakePyPI, make_test_catalog, recorded_releases
 
 import envgen.catalog.abirecords
+from envgen.catalog.abipairs import pairs_to_check
 from envgen.catalog.abirecords import (
     ABI_CHECKS_PATH,
     load_abi_records,
-    pairs_to_check,
     parse_abi_records,
     render_abi_records,
 )
@@ -50,6 +52,16 @@ def test_a_record_that_contradicts_itself_is_refused():
                 'result = "compatible"', 'result = "compatible"\nverdict = "ok"'
             )
         )
+
+
+def test_a_missing_symbol_entry_that_is_not_text_is_refused():
+    text = render_abi_records(
+        records(abi_record("1.1.0", "tensorflow", "2.18.0", missing=(LOG_MESSAGE,)))
+    )
+    demangled = f'demangled = "readable {LOG_MESSAGE}"'
+    assert demangled in text
+    with pytest.raises(CatalogError, match="missing entries need symbol"):
+        parse_abi_records(text.replace(demangled, "demangled = 5"))
 
 
 def test_the_shipped_file_is_exactly_what_refresh_writes_and_no_catalog_pair_fails():
@@ -108,9 +120,7 @@ def test_matrix_shows_the_abi_column_and_json_carries_the_record(monkeypatch, ca
 
 
 def test_refresh_checks_each_line_pair_and_updates_pick(monkeypatch):
-    from test_update import facts
-
-    pairs = pairs_to_check(make_test_catalog(), facts())
+    pairs = pairs_to_check(make_test_catalog(), recorded_releases())
     assert [(p.metal, p.tf_package, p.tf_version, p.why) for p in pairs] == [
         ("0.2.0", "tensorflow-macos", "2.6.0", "catalog line 2.6"),
         ("0.5.0", "tensorflow-macos", "2.9.0", "catalog line 2.9"),
@@ -144,7 +154,8 @@ def test_cli_refresh_abi_check_writes_the_records_and_a_rerun_changes_nothing(
         fake.serve_recorded()
         assert run(["catalog", "refresh", "--abi-check"]) == 1  # a catalog pair fails
         captured = capsys.readouterr()
-        # the test catalog ends at 2.18: the drafts of 2.19-2.21 get their plugin checked too
+        # the test catalog ends at 2.18: the drafts of 2.19-2.21 get their plugin
+        # checked too
         assert (
             len(asked) == 7
             and "[4/7] tensorflow-metal 1.2.0 + tensorflow 2.18.0 (catalog line 2.18)"
@@ -153,12 +164,13 @@ def test_cli_refresh_abi_check_writes_the_records_and_a_rerun_changes_nothing(
             == [("1.2.0", "2.19.1"), ("1.2.0", "2.20.0"), ("1.2.0", "2.21.0")]
         )
         assert (
-            "abi-check tensorflow-metal 1.2.0 + tensorflow 2.18.0 (Python 3.11, catalog line 2.18): 4 symbols, "
-            f"INCOMPATIBLE: Symbol not found (1 of 4): readable {LOG_MESSAGE}"
-        ) in captured.out
+            "abi-check tensorflow-metal 1.2.0 + tensorflow 2.18.0 (Python 3.11,"
+            " catalog line 2.18): 4 symbols, INCOMPATIBLE: Symbol not found (1 of 4):"
+            f" readable {LOG_MESSAGE}" in captured.out
+        )
         assert (
-            "abi-check tensorflow-metal 0.2.0 + tensorflow-macos 2.6.0 (Python 3.11, catalog line 2.6): 3 symbols, compatible"
-            in captured.out
+            "abi-check tensorflow-metal 0.2.0 + tensorflow-macos 2.6.0 (Python 3.11,"
+            " catalog line 2.6): 3 symbols, compatible" in captured.out
         )
         written = (tmp_path / "abi_checks.toml").read_text()
         parsed = parse_abi_records(written)
@@ -213,7 +225,8 @@ def test_cli_refresh_abi_check_refuses_offline(capsys):
 @pytest.mark.network
 @pytest.mark.slow
 def test_a_shipped_record_matches_a_fresh_check_of_the_real_wheels(tmp_path):
-    """Re-run the check for the 2.6 line's pair (about 170 MB download) and compare with what envgen ships."""
+    """Re-run the check for the 2.6 line's pair (about 170 MB download) and compare with
+    what envgen ships."""
     from envgen.abi.checkpair import check_pair
     from envgen.abi.wheels import WheelStore
     from envgen.catalog.abirecords import record_from_report
@@ -221,7 +234,8 @@ def test_a_shipped_record_matches_a_fresh_check_of_the_real_wheels(tmp_path):
 
     shipped = load_abi_records().get("0.2.0", "tensorflow-macos", "2.6.0")
     assert shipped is not None, (
-        "envgen/data/abi_checks.toml lacks the 2.6 line's pair: run envgen catalog refresh --abi-check"
+        "envgen/data/abi_checks.toml lacks the 2.6 line's pair: run envgen catalog"
+        " refresh --abi-check"
     )
     report = check_pair(
         "0.2.0", "2.6.0", repository=PyPIClient(), store=WheelStore(cache_dir=tmp_path)

@@ -1,8 +1,10 @@
-"""The shipped catalog against what PyPI says: recorded answers offline, live PyPI when reachable.
+"""The shipped catalog against what PyPI says: recorded answers offline, live PyPI when
+reachable.
 
-The recorded answers are tests/fixtures/pypi_client/*.json (made by its record.py, 2026-11-22);
-wheel-requires.json holds the Requires-Dist of the small alias/stub arm64 wheels of tensorflow and
-tensorflow-macos (``record.py --wheel-requires``), which tells which package really carries TensorFlow.
+The recorded answers are tests/fixtures/pypi_client/*.json (made by its record.py,
+2026-11-22); wheel-requires.json holds the Requires-Dist of the small alias/stub arm64
+wheels of tensorflow and tensorflow-macos (``record.py --wheel-requires``), which tells
+which package really carries TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from rattler import MatchSpec
-from support.pypi_fixtures import RECORDED
+from support.pypi_fixtures import RECORDED, recorded_releases
 
 from envgen.catalog import pairs
 from envgen.catalog.abirecords import load_abi_records
 from envgen.catalog.lines import fact_keys, load_catalog
-from envgen.pypi.client import PyPIClient, Releases, parse_json_api
+from envgen.pypi.client import PyPIClient
+from envgen.pypi.models import Releases
 
 CATALOG = load_catalog()
 LINES = {line.tf: line for line in CATALOG.lines}
@@ -30,26 +33,12 @@ APPLE_SILICON = {
     "platform_machine": "arm64",
     "sys_platform": "darwin",
 }
-REAL_WHEEL = 50_000_000  # a wheel that carries TensorFlow itself is ~190 MB and up; aliases are a few kB
+# a wheel that carries TensorFlow itself is ~190 MB and up; aliases are a few kB
+REAL_WHEEL = 50_000_000
 PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal")
 
 
-def recorded_releases() -> dict[str, Releases]:
-    from datetime import datetime, timezone
-
-    when = datetime(2026, 11, 22, tzinfo=timezone.utc)
-    return {
-        name: Releases(
-            name,
-            parse_json_api(name, (RECORDED / f"{name}.json").read_bytes()),
-            "cache",
-            when,
-        )
-        for name in PACKAGES
-    }
-
-
-RECORDED_RELEASES = recorded_releases()
+RECORDED_RELEASES = recorded_releases(PACKAGES)
 WHEEL_REQUIRES = json.loads(
     (RECORDED / "wheel-requires.json").read_text(encoding="utf-8")
 )
@@ -69,7 +58,8 @@ def _arm64_wheels(release):
 
 
 def _apple_silicon_target(package: str, version: str) -> str | None:
-    """What an alias wheel installs on Apple Silicon: the package it forwards to (None if nothing known)."""
+    """What an alias wheel installs on Apple Silicon: the package it forwards to (None
+    if nothing known)."""
     for text in WHEEL_REQUIRES.get(package, {}).get(version, []):
         requirement = Requirement(text)
         if requirement.marker is None or requirement.marker.evaluate(APPLE_SILICON):
@@ -80,7 +70,8 @@ def _apple_silicon_target(package: str, version: str) -> str | None:
 def _carries_tensorflow(
     releases: dict[str, Releases], package: str, version: str
 ) -> bool:
-    """Installing package==version on Apple Silicon yields a real TensorFlow (directly or through its alias)."""
+    """Installing package==version on Apple Silicon yields a real TensorFlow (directly
+    or through its alias)."""
     release = releases[package].get(version)
     if release is None:
         return False
@@ -98,8 +89,8 @@ def _carries_tensorflow(
 
 
 def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
-    """Every disagreement between one catalog line and PyPI's release facts (and, given ``abi``,
-    the recorded symbol checks its inferred pairs and its refusal rest on)."""
+    """Every disagreement between one catalog line and PyPI's release facts (and, given
+    ``abi``, the recorded symbol checks its inferred pairs and its refusal rest on)."""
     problems: list[str] = []
     metal_releases = releases["tensorflow-metal"]
     plain = releases["tensorflow"]
@@ -107,7 +98,8 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
     def release_of(version: str):
         return releases[pairs.tf_package(line, version)].get(version)
 
-    # versions: exist, not yanked, arm64 wheels that really install TensorFlow; the newest is the default; none missing
+    # versions: exist, not yanked, arm64 wheels that really install TensorFlow; the
+    # newest is the default; none missing
     for version in line.versions:
         package = pairs.tf_package(line, version)
         release = release_of(version)
@@ -120,7 +112,8 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
             problems.append(f"{package} {version} has no macOS arm64 wheel")
         elif not _carries_tensorflow(releases, package, version):
             problems.append(
-                f"{package} {version} installs no TensorFlow on Apple Silicon (an empty stub)"
+                f"{package} {version} installs no TensorFlow on Apple Silicon (an empty"
+                " stub)"
             )
         if _line_of(version) != line.tf:
             problems.append(f"{version} is not a {line.tf} release")
@@ -137,7 +130,8 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
                 and _carries_tensorflow(releases, name, release.version)
             ):
                 problems.append(
-                    f"{name} {release.version} installs on Apple Silicon but is missing from versions"
+                    f"{name} {release.version} installs on Apple Silicon but is missing"
+                    " from versions"
                 )
 
     # the plugin: exists, not yanked, inside its range
@@ -154,9 +148,10 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
                 f"metal {line.metal} outside metal_range {line.metal_range}"
             )
 
-    # Pythons: TensorFlow's own are exactly those with arm64 wheels of every listed release;
-    # with the plugin, those the paired plugin release also has; an alternative plugin serves
-    # only Pythons both it and TensorFlow have, and that the paired one lacks.
+    # Pythons: TensorFlow's own are exactly those with arm64 wheels of every listed
+    # release; with the plugin, those the paired plugin release also has; an alternative
+    # plugin serves only Pythons both it and TensorFlow have, and that the paired one
+    # lacks.
     wanted = set(CANDIDATE_PYTHONS)
     for version in line.versions:
         release = release_of(version)
@@ -164,14 +159,16 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
             wanted &= set(release.pythons_for("osx-arm64", CANDIDATE_PYTHONS))
     if set(line.pythons) != wanted:
         problems.append(
-            f"pythons {sorted(line.pythons, key=Version)} but wheels exist for {sorted(wanted, key=Version)}"
+            f"pythons {sorted(line.pythons, key=Version)} but wheels exist for"
+            f" {sorted(wanted, key=Version)}"
         )
     if metal is not None:
         with_plugin = wanted & set(metal.pythons_for("osx-arm64", CANDIDATE_PYTHONS))
         if set(line.metal_pythons) != with_plugin:
             problems.append(
-                f"metal_pythons {sorted(line.metal_pythons, key=Version)} but tensorflow-metal {line.metal} "
-                f"and TensorFlow share wheels for {sorted(with_plugin, key=Version)}"
+                f"metal_pythons {sorted(line.metal_pythons, key=Version)} but"
+                f" tensorflow-metal {line.metal} and TensorFlow share wheels for"
+                f" {sorted(with_plugin, key=Version)}"
             )
     for alternative in line.alternatives:
         other = metal_releases.get(alternative.metal)
@@ -180,8 +177,9 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
         )
         if not set(alternative.pythons) <= (wanted & served) - set(line.metal_pythons):
             problems.append(
-                f"alternative {alternative.metal} claims {list(alternative.pythons)}, but it and TensorFlow "
-                f"share {sorted(wanted & served, key=Version)} beyond the paired plugin's"
+                f"alternative {alternative.metal} claims {list(alternative.pythons)},"
+                f" but it and TensorFlow share {sorted(wanted & served, key=Version)}"
+                " beyond the paired plugin's"
             )
         for version in line.versions if abi is not None else ():
             record = abi.get(
@@ -189,24 +187,28 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
             )
             if record is None or not record.compatible:
                 problems.append(
-                    f"alternative {alternative.metal} + {version} has no passing symbol check"
+                    f"alternative {alternative.metal} + {version} has no passing symbol"
+                    " check"
                 )
     if abi is not None and "metal" in line.inferred:
         for version in line.versions:
             record = abi.get(line.metal, pairs.tf_package(line, version), version)
             if record is None or not record.compatible:
                 problems.append(
-                    f"inferred pair {line.metal} + {version} has no passing symbol check"
+                    f"inferred pair {line.metal} + {version} has no passing symbol"
+                    " check"
                 )
     if abi is not None and not line.metal:
         newest = max(metal_releases.usable(), key=lambda r: r.parsed).version
         record = abi.get(newest, pairs.tf_package(line, line.version), line.version)
         if record is None or record.compatible:
             problems.append(
-                f"no plugin, but no failed symbol check of the newest plugin {newest} against {line.version}"
+                f"no plugin, but no failed symbol check of the newest plugin {newest}"
+                f" against {line.version}"
             )
 
-    # min macOS: not below any arm64 wheel's tag, nor below Apple's stated minimum for the plugin (12.0)
+    # min macOS: not below any arm64 wheel's tag, nor below Apple's stated minimum for
+    # the plugin (12.0)
     tags = [
         f.tags.macos_min
         for version in line.versions
@@ -223,10 +225,12 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
     floor = max([Version("12.0"), *(Version(t) for t in tags)])
     if Version(line.min_macos) < floor:
         problems.append(
-            f"min_macos {line.min_macos} is below {floor} (wheel tags / Apple's minimum)"
+            f"min_macos {line.min_macos} is below {floor} (wheel tags / Apple's"
+            " minimum)"
         )
 
-    # platforms: osx-64 and linux-64 exactly while plain tensorflow has wheels there for every version and Python
+    # platforms: osx-64 and linux-64 exactly while plain tensorflow has wheels there for
+    # every version and Python
     for platform in ("osx-64", "linux-64"):
         ships = all(
             plain.get(version) is not None
@@ -236,13 +240,14 @@ def problems_with(line, releases: dict[str, Releases], abi=None) -> list[str]:
         )
         if ships != (platform in line.platforms):
             problems.append(
-                f"{platform} {'missing from' if ships else 'listed in'} platforms, but plain tensorflow "
-                f"{'has' if ships else 'lacks'} wheels for {list(line.versions)} on {list(line.pythons)}"
+                f"{platform} {'missing from' if ships else 'listed in'} platforms, but"
+                f" plain tensorflow {'has' if ships else 'lacks'} wheels for"
+                f" {list(line.versions)} on {list(line.pythons)}"
             )
     return problems
 
 
-# ------------------------------------------------------------------------------------------ offline
+# ------------------------------------------------------------------------------ offline
 
 
 def test_every_line_from_2_5_to_2_21_is_in_the_catalog():
@@ -258,8 +263,8 @@ def test_line_agrees_with_recorded_pypi(tf):
 
 
 def test_every_final_arm64_release_from_2_5_on_is_a_catalog_release():
-    """`envgen new --tf X` works for every TensorFlow release PyPI has for Apple Silicon (or the
-    line refuses Metal with its reason): none is left out of the catalog."""
+    """`envgen new --tf X` works for every TensorFlow release PyPI has for Apple Silicon
+    (or the line refuses Metal with its reason): none is left out of the catalog."""
     known = {
         (pairs.tf_package(line, v), v) for line in CATALOG.lines for v in line.versions
     }
@@ -366,7 +371,7 @@ def test_checker_catches_a_broken_entry():
     )
 
 
-# ----------------------------------------------------------------------- schema rules the data relies on
+# ------------------------------------------------------ schema rules the data relies on
 
 NO_PLUGIN_LINE = """schema = 1
 [[lines]]
@@ -444,12 +449,13 @@ def test_catalog_rejects_inconsistent_facts(edit, message):
         parse_catalog(edit(NO_PLUGIN_LINE))
 
 
-# --------------------------------------------------------------------------------------------- live
+# --------------------------------------------------------------------------------- live
 
 
 @pytest.mark.network
 def test_catalog_agrees_with_live_pypi(tmp_path):
-    """The same checks against PyPI today (a new yank or a vanished wheel shows up here first)."""
+    """The same checks against PyPI today (a new yank or a vanished wheel shows up here
+    first)."""
     client = PyPIClient(cache_dir=tmp_path, refresh=True, timeout=60)
     live = {name: client.releases(name) for name in PACKAGES}
     abi = load_abi_records()

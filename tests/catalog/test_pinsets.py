@@ -1,5 +1,5 @@
-"""locks/: envgen's known-good pip pin sets, checked against the catalog they were made from, and
-how a new project takes its pip pins from them."""
+"""locks/: envgen's known-good pip pin sets, checked against the catalog they were made
+from, and how a new project takes its pip pins from them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from envgen.catalog.pinsets import (
 )
 from envgen.generate.plan import make_plan
 from envgen.generate.spec import ProjectSpec
-from envgen.pypi.client import _ARM64_ARCHES, parse_wheel_tags
+from envgen.pypi.tags import ARM64_ARCHES, parse_wheel_tags
 
 CATALOG = load_catalog()
 LINES = [
@@ -91,7 +91,7 @@ def test_pin_sets_respect_the_line(line, python):
         )
     for _name, filename, _ in pin_set.wheels:
         tags = parse_wheel_tags(filename)
-        assert tags.platform_any or set(tags.arches) & set(_ARM64_ARCHES), (
+        assert tags.platform_any or set(tags.arches) & set(ARM64_ARCHES), (
             f"{filename} is not an arm64 wheel"
         )
         if tags.macos_min:
@@ -112,7 +112,7 @@ def test_locks_holds_no_pin_set_for_a_line_the_catalog_lacks():
     )
 
 
-# ------------------------------------------------------------------- a new project's pip side
+# ------------------------------------------------------------- a new project's pip side
 
 LINE = """schema = 1
 
@@ -133,23 +133,26 @@ numpy = ">=1.19.5,<1.20"
 keras = ">=2.6,<2.7"
 """
 
-PIN_SET = """#   line: 2.6
-#   python: 3.9
-#   status: verified
-#   tensorflow: tensorflow-macos==2.6.0
-#   metal: tensorflow-metal==0.2.0
-#   caps: keras>=2.6,<2.7
-#   conda: numpy>=1.19.5,<1.20 (resolved 1.19.5)
-#   wheel keras keras-2.6.0-py2.py3-none-any.whl sha256:{h1}
-#   wheel tensorflow-macos tensorflow_macos-2.6.0-cp39-cp39-macosx_11_0_arm64.whl sha256:{h2}
-#   wheel tensorflow-metal tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl sha256:{h3}
-keras==2.6.0 \\
-    --hash=sha256:{h1}
-tensorflow-macos==2.6.0 \\
-    --hash=sha256:{h2}
-tensorflow-metal==0.2.0 \\
-    --hash=sha256:{h3}
-""".format(h1="1" * 64, h2="2" * 64, h3="3" * 64)
+PIN_SET = (
+    "#   line: 2.6\n"
+    "#   python: 3.9\n"
+    "#   status: verified\n"
+    "#   tensorflow: tensorflow-macos==2.6.0\n"
+    "#   metal: tensorflow-metal==0.2.0\n"
+    "#   caps: keras>=2.6,<2.7\n"
+    "#   conda: numpy>=1.19.5,<1.20 (resolved 1.19.5)\n"
+    "#   wheel keras keras-2.6.0-py2.py3-none-any.whl sha256:{h1}\n"
+    "#   wheel tensorflow-macos tensorflow_macos-2.6.0-cp39-cp39-macosx_11_0_arm64.whl"
+    " sha256:{h2}\n"
+    "#   wheel tensorflow-metal tensorflow_metal-0.2.0-cp39-cp39-macosx_11_0_arm64.whl"
+    " sha256:{h3}\n"
+    "keras==2.6.0 \\\n"
+    "    --hash=sha256:{h1}\n"
+    "tensorflow-macos==2.6.0 \\\n"
+    "    --hash=sha256:{h2}\n"
+    "tensorflow-metal==0.2.0 \\\n"
+    "    --hash=sha256:{h3}\n"
+).format(h1="1" * 64, h2="2" * 64, h3="3" * 64)
 
 
 @pytest.fixture

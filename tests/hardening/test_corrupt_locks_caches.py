@@ -28,7 +28,7 @@ from support.hardening import (
 from support.lock_fixtures import CHANNEL_URL, PipIndex, write_index
 
 from envgen.lock.integrity import check_explicit, header_lines, render_explicit
-from envgen.pypi.client import HttpCache
+from envgen.pypi.cache import HttpCache
 
 EXPLICIT = "conda-osx-arm64.lock"
 

@@ -1,21 +1,24 @@
-"""The PyPI client against recorded answers played back by a local server (127.0.0.1)."""
+"""The PyPI client against recorded answers played back by a local server
+(127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from support.pypi_fixtures import RECORDED, FakePyPI, Reply, recorded, recorded_simple
+from support.pypi_fixtures import (
+    RECORDED,
+    FakePyPI,
+    Reply,
+    recorded,
+    recorded_simple,
+    yank,
+)
 
 from envgen.errors import EXIT_ENVIRONMENT
-from envgen.pypi.client import (
-    PyPIClient,
-    PyPIError,
-    fetch_all,
-    parse_json_api,
-    parse_simple_api,
-    parse_wheel_tags,
-)
+from envgen.pypi.answers import parse_json_api, parse_simple_api
+from envgen.pypi.client import PyPIClient, PyPIError, fetch_all
+from envgen.pypi.tags import parse_wheel_tags
 
 
 def _client(server: FakePyPI, tmp_path, **options) -> PyPIClient:
@@ -41,7 +44,7 @@ def server():
         yield fake
 
 
-# ---------------------------------------------------------------------------------- parsing
+# ------------------------------------------------------------------------------ parsing
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,7 @@ def server():
     ],
 )
 def test_wheel_tags_decide_where_a_wheel_installs(filename, python, platform, expected):
-    from envgen.pypi.client import DistFile
+    from envgen.pypi.models import DistFile
 
     dist = DistFile(
         filename,
@@ -150,8 +153,9 @@ def test_recorded_json_answer_yields_releases_with_times_tags_and_hashes():
 
 
 def test_requires_python_excluding_early_patches_still_admits_the_minor():
-    """cryptography 47 says '!=3.9.0,!=3.9.1,>=3.8': a conda env's newest 3.9 patch installs it."""
-    from envgen.pypi.client import _dist_file
+    """cryptography 47 says '!=3.9.0,!=3.9.1,>=3.8': a conda env's newest 3.9 patch
+    installs it."""
+    from envgen.pypi.answers import _dist_file
 
     wheel = _dist_file(
         "cryptography-47.0.0-cp38-abi3-macosx_10_9_universal2.whl",
@@ -174,6 +178,17 @@ def test_requires_python_excluding_early_patches_still_admits_the_minor():
         yanked=False,
         yanked_reason=None,
     ).supports_python("3.9")
+
+
+def test_a_yanked_reason_that_is_not_a_string_is_read_as_none_given():
+    """A release's yanked_reason is always text: a number in the answer is not kept."""
+    document = yank(recorded("tensorflow-metal"), "0.2.0", "")
+    for item in document["releases"]["0.2.0"]:
+        item["yanked_reason"] = 42
+    releases = parse_json_api("tensorflow-metal", json.dumps(document).encode())
+    metal = next(r for r in releases if r.version == "0.2.0")
+    assert metal.yanked and metal.yanked_reason == ""
+    assert {f.yanked_reason for f in metal.files} == {""}
 
 
 def test_simple_api_answer_agrees_with_json_api():
@@ -199,7 +214,7 @@ def test_simple_api_answer_agrees_with_json_api():
     assert simple["0.2.0"].upload_time.isoformat().startswith("2021-09-30")
 
 
-# ------------------------------------------------------------------------------ HTTP behaviour
+# ----------------------------------------------------------------------- HTTP behaviour
 
 
 def test_answer_is_cached_and_revalidated_with_etag(server, tmp_path):

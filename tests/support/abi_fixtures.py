@@ -1,11 +1,13 @@
-"""Hand-made Mach-O symbol check records and check reports, so update, matrix and refresh can be
-tested without downloading a wheel. The real check runs in tests/abi/test_abicheck.py (network, slow)."""
+"""Hand-made Mach-O symbol check records and check reports, so update, matrix and
+refresh can be tested without downloading a wheel. The real check runs in
+tests/abi/test_abicheck.py (network, slow).
+"""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from envgen.abi.bind import Finding, Resolution
+from envgen.abi.bind import Resolution, SymbolBinding
 from envgen.catalog.abirecords import AbiRecord, AbiRecords, MissingSymbol
 
 PYWRAP = "tensorflow/python/_pywrap_tensorflow_internal.so"
@@ -20,7 +22,8 @@ def abi_record(
     missing: tuple[str, ...] = (),
     checked: int = 160,
 ) -> AbiRecord:
-    """A record as refresh --abi-check would write it; incompatible when ``missing`` names symbols."""
+    """A record as refresh --abi-check would write it; incompatible when ``missing``
+    names symbols."""
     return AbiRecord(
         metal=metal,
         tf_package=package,
@@ -56,13 +59,13 @@ def fake_report(
 ):
     """What ``checkpair.check_pair`` returns, reduced to what a record is made from."""
     findings = [
-        Finding(
+        SymbolBinding(
             f"_TF_Sym{i}", "flat", "flat namespace", False, False, "resolved", PYWRAP
         )
         for i in range(3)
     ]
     findings += [
-        Finding(symbol, "two-level", PYWRAP, True, False, "missing")
+        SymbolBinding(symbol, "two-level", PYWRAP, True, False, "missing")
         for symbol in missing
     ]
     resolution = Resolution(tuple(findings), (PYWRAP,))

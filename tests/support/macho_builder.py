@@ -1,10 +1,12 @@
-"""Write minimal arm64 Mach-O files for tests: exactly the load commands envgen.abi.macho reads.
+"""Write minimal arm64 Mach-O files for tests: exactly the load commands
+envgen.abi.macho reads.
 
 A file holds a mach header, LC_ID_DYLIB, dylib load commands, LC_RPATH, and either
 LC_DYLD_INFO_ONLY (bind / lazy-bind / weak-bind opcodes and an export trie) or
 LC_DYLD_CHAINED_FIXUPS + LC_DYLD_EXPORTS_TRIE, or only LC_SYMTAB; no code, no segments.
-The export trie is a real radix trie (optionally with the empty-edge terminals of Apple's newer
-linker); child offsets are written as 4-byte padded uleb128, which dyld accepts.
+The export trie is a real radix trie (optionally with the empty-edge terminals of
+Apple's newer linker); child offsets are written as 4-byte padded uleb128, which dyld
+accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from envgen.abi import macho
+from envgen.abi import machoformat
 
 
 def uleb(value: int, width: int | None = None) -> bytes:
@@ -30,7 +32,8 @@ def uleb(value: int, width: int | None = None) -> bytes:
 
 @dataclass
 class Sym:
-    """An export: plain (address), or re-exported from dylib ordinal ``reexport`` under ``as_name``."""
+    """An export: plain (address), or re-exported from dylib ordinal ``reexport`` under
+    ``as_name``."""
 
     name: str
     reexport: int = 0
@@ -39,7 +42,8 @@ class Sym:
 
 
 def export_trie(symbols: list[Sym], *, empty_edges: bool = False) -> bytes:
-    """A radix export trie. ``empty_edges``: a name that prefixes another hangs off an empty edge."""
+    """A radix export trie. ``empty_edges``: a name that prefixes another hangs off an
+    empty edge."""
     root: dict = {}
     for sym in symbols:
         node = root
@@ -60,10 +64,10 @@ def export_trie(symbols: list[Sym], *, empty_edges: bool = False) -> bytes:
         return terminal, edges
 
     def terminal_bytes(sym: Sym) -> bytes:
-        flags = macho.EXPORT_SYMBOL_FLAGS_WEAK_DEFINITION if sym.weak_def else 0
+        flags = machoformat.EXPORT_SYMBOL_FLAGS_WEAK_DEFINITION if sym.weak_def else 0
         if sym.reexport:
             return (
-                uleb(flags | macho.EXPORT_SYMBOL_FLAGS_REEXPORT)
+                uleb(flags | machoformat.EXPORT_SYMBOL_FLAGS_REEXPORT)
                 + uleb(sym.reexport)
                 + sym.as_name.encode()
                 + b"\0"
@@ -174,12 +178,12 @@ class Dylib:
     weak_binds: list[str] = field(default_factory=list)
     style: str = "opcodes"  # opcodes | chained | symtab
     empty_edges: bool = False
-    filetype: int = macho.MH_DYLIB
+    filetype: int = machoformat.MH_DYLIB
     two_level: bool = True
-    cputype: int = macho.CPU_TYPE_ARM64
+    cputype: int = machoformat.CPU_TYPE_ARM64
 
     def build(self) -> bytes:
-        kinds = {v: k for k, v in macho.DYLIB_KINDS.items()}
+        kinds = {v: k for k, v in machoformat.DYLIB_KINDS.items()}
         commands: list[
             tuple[int, bytes]
         ] = []  # (cmd, body after cmd/cmdsize); linkedit refs patched below
@@ -192,7 +196,7 @@ class Dylib:
 
         if self.install_name:
             string_command(
-                macho.LC_ID_DYLIB,
+                machoformat.LC_ID_DYLIB,
                 struct.pack("<4I", 24, 1, 0x10000, 0x10000),
                 self.install_name,
             )
@@ -201,7 +205,7 @@ class Dylib:
                 kinds[kind], struct.pack("<4I", 24, 2, 0x10000, 0x10000), path
             )
         for rpath in self.rpaths:
-            string_command(macho.LC_RPATH, struct.pack("<I", 12), rpath)
+            string_command(machoformat.LC_RPATH, struct.pack("<I", 12), rpath)
 
         blobs: dict[str, bytes] = {}
         if self.style == "opcodes":
@@ -211,12 +215,12 @@ class Dylib:
             blobs["lazy"] = lazy_bind_opcodes(lazy) if lazy else b""
             blobs["weak"] = _weak_stream(self.weak_binds)
             blobs["trie"] = export_trie(self.exports, empty_edges=self.empty_edges)
-            commands.append((macho.LC_DYLD_INFO_ONLY, b"\0" * 40))
+            commands.append((machoformat.LC_DYLD_INFO_ONLY, b"\0" * 40))
         elif self.style == "chained":
             blobs["chained"] = chained_fixups(self.imports)
             blobs["trie"] = export_trie(self.exports, empty_edges=self.empty_edges)
-            commands.append((macho.LC_DYLD_CHAINED_FIXUPS, b"\0" * 8))
-            commands.append((macho.LC_DYLD_EXPORTS_TRIE, b"\0" * 8))
+            commands.append((machoformat.LC_DYLD_CHAINED_FIXUPS, b"\0" * 8))
+            commands.append((machoformat.LC_DYLD_EXPORTS_TRIE, b"\0" * 8))
         elif self.style == "symtab":
             strings = bytearray(b" \0")
             nlists = bytearray()
@@ -226,7 +230,7 @@ class Dylib:
                 nlists += struct.pack(
                     "<IBBHQ",
                     strx,
-                    macho.N_SECT | macho.N_EXT,
+                    machoformat.N_SECT | machoformat.N_EXT,
                     1,
                     0x80 if sym.weak_def else 0,
                     0x4000,
@@ -235,13 +239,13 @@ class Dylib:
                 strx = len(strings)
                 strings += imp.name.encode() + b"\0"
                 library = {0: 0, -1: 0xFF, -2: 0xFE}.get(imp.ordinal, imp.ordinal)
-                desc = (library << 8) | (macho.N_WEAK_REF if imp.weak else 0)
+                desc = (library << 8) | (machoformat.N_WEAK_REF if imp.weak else 0)
                 nlists += struct.pack(
-                    "<IBBHQ", strx, macho.N_UNDF | macho.N_EXT, 0, desc, 0
+                    "<IBBHQ", strx, machoformat.N_UNDF | machoformat.N_EXT, 0, desc, 0
                 )
             blobs["symoff"] = bytes(nlists)
             blobs["stroff"] = bytes(strings)
-            commands.append((macho.LC_SYMTAB, b"\0" * 16))
+            commands.append((machoformat.LC_SYMTAB, b"\0" * 16))
 
         sizeofcmds = sum(8 + len(body) for _, body in commands)
         position = 32 + sizeofcmds
@@ -258,23 +262,23 @@ class Dylib:
 
         out = bytearray()
         for cmd, body in commands:
-            if cmd == macho.LC_DYLD_INFO_ONLY:
+            if cmd == machoformat.LC_DYLD_INFO_ONLY:
                 body = struct.pack(
                     "<10I", 0, 0, *at("bind"), *at("weak"), *at("lazy"), *at("trie")
                 )
-            elif cmd == macho.LC_DYLD_CHAINED_FIXUPS:
+            elif cmd == machoformat.LC_DYLD_CHAINED_FIXUPS:
                 body = struct.pack("<2I", *at("chained"))
-            elif cmd == macho.LC_DYLD_EXPORTS_TRIE:
+            elif cmd == machoformat.LC_DYLD_EXPORTS_TRIE:
                 body = struct.pack("<2I", *at("trie"))
-            elif cmd == macho.LC_SYMTAB:
+            elif cmd == machoformat.LC_SYMTAB:
                 symoff, symsize = at("symoff")
                 stroff, strsize = at("stroff")
                 body = struct.pack("<4I", symoff, symsize // 16, stroff, strsize)
             out += struct.pack("<II", cmd, 8 + len(body)) + body
-        flags = macho.MH_TWOLEVEL if self.two_level else 0
+        flags = machoformat.MH_TWOLEVEL if self.two_level else 0
         header = struct.pack(
             "<IiiIIIII",
-            macho.MH_MAGIC_64,
+            machoformat.MH_MAGIC_64,
             self.cputype,
             0,
             self.filetype,
@@ -303,8 +307,9 @@ def _weak_stream(names: list[str]) -> bytes:
 
 
 def fat(*slices: tuple[int, bytes]) -> bytes:
-    """A universal file holding the given (cputype, thin Mach-O) slices, 16 KB aligned."""
-    header = struct.pack(">II", macho.FAT_MAGIC, len(slices))
+    """A universal file holding the given (cputype, thin Mach-O) slices, 16 KB
+    aligned."""
+    header = struct.pack(">II", machoformat.FAT_MAGIC, len(slices))
     offset = 0x4000
     table, body = bytearray(), bytearray()
     for cputype, data in slices:

@@ -1,8 +1,9 @@
 """Recorded PyPI answers, a local HTTP server that plays them back, and scenario edits.
 
-The recorded answers live in tests/fixtures/pypi_client/ (made by its record.py from live PyPI,
-trimmed). Scenarios — a new release, a yank, a missing wheel — are applied here in code, on a
-copy, so every test shows exactly how its PyPI differs from the real one.
+The recorded answers live in tests/fixtures/pypi_client/ (made by its record.py from
+live PyPI, trimmed). Scenarios — a new release, a yank, a missing wheel — are applied
+here in code, on a copy, so every test shows exactly how its PyPI differs from the real
+one.
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from envgen.catalog.lines import parse_catalog
+from envgen.pypi.answers import parse_json_api
+from envgen.pypi.models import Releases
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "pypi_client"
 PACKAGES = ("tensorflow-metal", "tensorflow-macos", "tensorflow")
+RECORDED_AT = datetime(2026, 11, 22, tzinfo=timezone.utc)  # when record.py ran
 
-# A test catalog (not envgen's shipped one, which another engineer curates): three lines whose
-# pairs are Apple's published ones, so the tests do not move when the real catalog grows.
+# A test catalog (not envgen's shipped one, which another engineer curates): three lines
+# whose pairs are Apple's published ones, so the tests do not move when the real catalog
+# grows.
 TEST_CATALOG_TEXT = """schema = 1
 
 [[lines]]
@@ -71,15 +78,32 @@ def recorded(name: str) -> dict:
     return json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def recorded_releases(
+    names: Iterable[str] = PACKAGES, *, when: datetime = RECORDED_AT
+) -> dict[str, Releases]:
+    """The recorded answers of these packages, parsed as the PyPI client hands them out
+    of its cache."""
+    return {
+        name: Releases(
+            name,
+            parse_json_api(name, (RECORDED / f"{name}.json").read_bytes()),
+            "cache",
+            when,
+        )
+        for name in names
+    }
+
+
 def recorded_simple(name: str) -> dict:
     return json.loads((RECORDED / f"simple-{name}.json").read_text(encoding="utf-8"))
 
 
-# ------------------------------------------------------------------------------ scenario edits
+# ----------------------------------------------------------------------- scenario edits
 
 
 def add_release(document: dict, new_version: str, *, like: str, uploaded: str) -> dict:
-    """A release that PyPI does not have: the files of ``like`` renamed, uploaded at ``uploaded``."""
+    """A release that PyPI does not have: the files of ``like`` renamed, uploaded at
+    ``uploaded``."""
     files = []
     for item in copy.deepcopy(document["releases"][like]):
         item["filename"] = item["filename"].replace(f"-{like}-", f"-{new_version}-")
@@ -101,14 +125,15 @@ def yank(document: dict, version: str, reason: str) -> dict:
 
 
 def drop_wheels(document: dict, version: str, fragment: str) -> dict:
-    """Remove the files of a release whose name contains ``fragment`` (e.g. 'cp39-cp39-macosx')."""
+    """Remove the files of a release whose name contains ``fragment`` (e.g.
+    'cp39-cp39-macosx')."""
     document["releases"][version] = [
         f for f in document["releases"][version] if fragment not in f["filename"]
     ]
     return document
 
 
-# --------------------------------------------------------------------------------- the server
+# --------------------------------------------------------------------------- the server
 
 
 @dataclass
@@ -120,7 +145,8 @@ class Reply:
 
 
 class FakePyPI:
-    """A PyPI on 127.0.0.1 that plays back replies per path and records every request."""
+    """A PyPI on 127.0.0.1 that plays back replies per path and records every
+    request."""
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = {}
@@ -203,7 +229,8 @@ class FakePyPI:
         delay: float = 0.0,
         then: list[Reply] | None = None,
     ) -> None:
-        """Answer /pypi/NAME/json with a document (or raw bytes), optionally followed by more replies."""
+        """Answer /pypi/NAME/json with a document (or raw bytes), optionally followed by
+        more replies."""
         body = (
             document
             if isinstance(document, bytes)
