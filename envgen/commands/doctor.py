@@ -1,4 +1,5 @@
-"""``envgen doctor``: examine a TensorFlow-on-Mac environment and say what is wrong and how to fix it."""
+"""``envgen doctor``: examine a TensorFlow-on-Mac environment and say what is wrong and
+how to fix it."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _finding(console: Console, finding: Finding, fix_label: str) -> None:
 
 
 def print_report(report: Report, console: Console, *, verbose: bool = False) -> None:
-    """What to fix here, then facts about the machine, then what is fine (named; -v shows each)."""
+    """What to fix here, then facts about the machine, then what is fine (named; -v
+    shows each)."""
     console.print(
         Text(f"envgen doctor: {report.target}  ({report.target_reason})"),
     )
@@ -147,10 +149,11 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """Diagnose a TensorFlow-on-Apple-Silicon environment: each finding with its evidence and fix.
+        """Diagnose a TensorFlow-on-Apple-Silicon environment: findings and fixes.
 
-        Default target: the project's environment inside an envgen project (when it exists), else the
-        python3 first on PATH.
+        Each finding comes with its evidence and its fix. Default target: the project's
+        environment inside an envgen project (when it exists), else the python3 first on
+        PATH.
         """
         out = Output(as_json, quiet, verbose)
         catalog = load_catalog()
@@ -174,7 +177,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         report = diagnose(probe, catalog, project, target=name, target_reason=reason)
         out.document(report.as_dict())
         if out.human or (quiet and not as_json and report.exit_code):
-            # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at 80
-            # columns
+            # soft_wrap: a pipe or a CI log gets whole lines, never a command cut at
+            # 80 columns
             print_report(report, Console(soft_wrap=True), verbose=verbose)
         return report.exit_code

@@ -1,4 +1,5 @@
-"""``envgen verify``: run the GPU verification script with the project's (or a given) interpreter."""
+"""``envgen verify``: run the GPU verification script with the project's (or a given)
+interpreter."""
 
 from __future__ import annotations
 
@@ -72,7 +73,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """Prove TensorFlow uses the GPU: devices, matmul placement, and a timed CPU-vs-GPU training run."""
+        """Prove TensorFlow uses the GPU: devices, matmul placement, timed training.
+
+        The training run is timed on the CPU and on the GPU.
+        """
         out = Output(as_json, quiet, verbose)
         run = plan_run(python, directory, tf, load_catalog())
         out.progress(

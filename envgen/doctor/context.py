@@ -16,6 +16,12 @@ from packaging.version import InvalidVersion, Version
 from envgen.catalog import pairs
 from envgen.catalog.lines import Catalog, Line
 from envgen.errors import CatalogError, SpecError
+from envgen.names import (
+    INTEL_MAC_PLATFORM,
+    LINUX_PLATFORM,
+    METAL_PLATFORM,
+    PLATFORMS,
+)
 
 # Distributions that each provide the `tensorflow` module: two of them in one env
 # overwrite each other.
@@ -27,6 +33,17 @@ TF_DISTRIBUTIONS = (
     "tf-nightly",
     "tf-nightly-macos",
     "tensorflow-intel",
+)
+
+
+# The conda subdirs a channel URL may end with (envgen's platforms and the others).
+_SUBDIR_AT_END = re.compile(
+    "/({})(/[^/]*)?$".format(
+        "|".join(
+            re.escape(subdir)
+            for subdir in ("noarch", *PLATFORMS, "linux-aarch64", "win-64")
+        )
+    )
 )
 
 
@@ -69,9 +86,8 @@ class ProjectFacts:
     metal: bool = True
     env_location: str | None = None  # where the project's environment was looked for
     env_found: bool = False
-    lock: tuple[LockedPackage, ...] | None = (
-        None  # None: the project has no conda-lock.yml
-    )
+    # None: the project has no conda-lock.yml
+    lock: tuple[LockedPackage, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,9 +209,9 @@ class Probe:
             return subdir
         arm = self.machine in ("arm64", "aarch64")
         if self.is_mac:
-            return "osx-arm64" if arm else "osx-64"
+            return METAL_PLATFORM if arm else INTEL_MAC_PLATFORM
         if self.system == "Linux":
-            return "linux-aarch64" if arm else "linux-64"
+            return "linux-aarch64" if arm else LINUX_PLATFORM
         return self.system.lower() or "unknown"
 
 
@@ -214,11 +230,7 @@ def channel_name(record: Mapping) -> str:
     if match:
         return match.group(1)
     if "://" in raw:
-        return re.sub(
-            r"/(noarch|osx-arm64|osx-64|linux-64|linux-aarch64|win-64)(/[^/]*)?$",
-            "",
-            raw,
-        )
+        return _SUBDIR_AT_END.sub("", raw)
     return raw
 
 
@@ -243,15 +255,12 @@ class RuleContext:
     catalog: Catalog
     project: ProjectFacts | None
     tf_dists: tuple[Mapping, ...]
-    tf_version: (
-        str | None
-    )  # what `import tensorflow` reports, else the installed distribution's version
-    line: (
-        Line | None
-    )  # the catalog line of the installed TensorFlow, else the project's line
-    line_known: (
-        bool  # False when TensorFlow is installed but the catalog has no line for it
-    )
+    # What `import tensorflow` reports, else the installed distribution's version.
+    tf_version: str | None
+    # The catalog line of the installed TensorFlow, else the project's line.
+    line: Line | None
+    # False when TensorFlow is installed but the catalog has no line for it.
+    line_known: bool
 
     @property
     def metal_wanted(self) -> bool:
@@ -272,6 +281,12 @@ class RuleContext:
         return (
             f"pip install {pairs.tf_package(line, line.version)}=={line.version}{metal}"
         )
+
+    def conda_pin(self, name: str) -> str:
+        """``name`` with the line's conda pin, quoted for a shell, e.g.
+        ``'numpy >=1.19.2,<1.20'``; the bare name when the line pins none."""
+        pins = dict(self.line.conda) if self.line else {}
+        return f"'{name} {pins[name]}'" if name in pins else name
 
 
 def tf_line_of(catalog: Catalog, version: str | None) -> Line | None:

@@ -1,19 +1,25 @@
-"""envgen doctor's probe: runs inside the TARGET interpreter and prints one JSON object.
+"""envgen doctor's probe: runs inside the TARGET interpreter and prints one JSON
+object.
 
-Standard library only, and written for old Pythons too (3.6+ syntax, no walrus, importlib.metadata
-optional), because it runs in whatever environment the user has, however broken. envgen never
-imports this module: it copies it into an empty temporary directory and runs it there with the
-target python, so nothing from envgen or the user's working directory can shadow a module.
+Standard library only, and written for old Pythons too (3.6+ syntax, no walrus,
+importlib.metadata optional), because it runs in whatever environment the user has,
+however broken. envgen never imports this module: it copies it into an empty temporary
+directory and runs it there with the target python, so nothing from envgen or the
+user's working directory can shadow a module.
 
-Two stages, so a crashing TensorFlow cannot take the facts about the machine down with it:
-  python probe.py [--timeout SECONDS]   machine, Python, conda and distribution facts; then
-                                               runs the second stage as a child and embeds its answer
-  python probe.py --tensorflow          import tensorflow, the Metal plugin, GPUs, one op
-A child that dies (segfault, abort from an uncaught NSInvalidArgumentException, Rosetta's
-"Illegal instruction") or hangs is recorded as such, with the tail of its stderr.
+Two stages, so a crashing TensorFlow cannot take the facts about the machine down with
+it:
+  python probe.py [--timeout SECONDS]   machine, Python, conda and distribution facts;
+                                        then runs the second stage as a child and
+                                        embeds its answer
+  python probe.py --tensorflow          import tensorflow, the Metal plugin, GPUs,
+                                        one op
+A child that dies (segfault, abort from an uncaught NSInvalidArgumentException,
+Rosetta's "Illegal instruction") or hangs is recorded as such, with the tail of its
+stderr.
 
-Copy it to any Mac and run it by hand (`python3 envgen/doctor/probe.py > probe.json`); `envgen doctor
---probe-result probe.json` then reports on the result.
+Copy it to any Mac and run it by hand (`python3 envgen/doctor/probe.py > probe.json`);
+`envgen doctor --probe-result probe.json` then reports on the result.
 """
 
 import glob
@@ -30,10 +36,16 @@ STDERR_TAIL = 3000
 
 
 def _sysctl(name):
-    """The value of a sysctl key, or None where it does not exist (Linux, Intel Macs for some keys)."""
+    """The value of a sysctl key, or None where it does not exist (Linux, Intel Macs
+    for some keys)."""
     for exe in ("/usr/sbin/sysctl", "/sbin/sysctl", "sysctl"):
         try:
-            done = subprocess.run([exe, "-n", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+            done = subprocess.run(
+                [exe, "-n", name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=10,
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if done.returncode == 0:
@@ -44,18 +56,21 @@ def _sysctl(name):
 
 def _machine():
     uname = platform.uname()
-    mac = platform.mac_ver()[0] if uname.system == "Darwin" else ""
+    darwin = uname.system == "Darwin"
+    mac = platform.mac_ver()[0] if darwin else ""
     return {
         "system": uname.system,
         "release": uname.release,
         "machine": platform.machine(),
         "mac_ver": mac,
-        # platform.mac_ver() says 10.16 in a Python built against an SDK older than macOS 11; the kernel knows better.
-        "os_product_version": _sysctl("kern.osproductversion") if uname.system == "Darwin" else None,
-        # 1 when this process is an x86_64 binary translated by Rosetta 2, 0 when native, None when unknown.
-        "proc_translated": _sysctl("sysctl.proc_translated") if uname.system == "Darwin" else None,
+        # platform.mac_ver() says 10.16 in a Python built against an SDK older than
+        # macOS 11; the kernel knows better.
+        "os_product_version": _sysctl("kern.osproductversion") if darwin else None,
+        # 1 when this process is an x86_64 binary translated by Rosetta 2, 0 when
+        # native, None when unknown.
+        "proc_translated": _sysctl("sysctl.proc_translated") if darwin else None,
         # 1 on Apple Silicon hardware, even when asked from a translated process.
-        "hw_arm64": _sysctl("hw.optional.arm64") if uname.system == "Darwin" else None,
+        "hw_arm64": _sysctl("hw.optional.arm64") if darwin else None,
     }
 
 
@@ -81,7 +96,8 @@ def _read_json(path):
 
 
 def _conda_records(prefix):
-    """The conda-meta records of a prefix: name, version, build, channel, subdir; plus every file they own."""
+    """The conda-meta records of a prefix: name, version, build, channel, subdir; plus
+    every file they own."""
     records = []
     owned = set()
     for path in sorted(glob.glob(os.path.join(prefix, "conda-meta", "*.json"))):
@@ -103,7 +119,8 @@ def _conda_records(prefix):
 
 
 def _base_installation(prefix):
-    """Where the conda installation that made this env lives, from CONDA_EXE or the envs/ layout."""
+    """Where the conda installation that made this env lives, from CONDA_EXE or the
+    envs/ layout."""
     candidates = []
     conda_exe = os.environ.get("CONDA_EXE") or os.environ.get("MAMBA_EXE")
     if conda_exe:
@@ -145,7 +162,10 @@ def _conda(prefix):
     try:
         with open(os.path.join(meta, "history"), "rb") as handle:
             lines = handle.read().decode("utf-8", "replace").splitlines()
-        info["history_cmds"] = [line[len("# cmd:"):].strip() for line in lines if line.startswith("# cmd:")][-20:]
+        commands = [
+            line[len("# cmd:"):].strip() for line in lines if line.startswith("# cmd:")
+        ]
+        info["history_cmds"] = commands[-20:]
     except OSError:
         pass
     base = _base_installation(prefix)
@@ -186,20 +206,27 @@ def _metadata_name_version(text):
 
 
 def _distributions(prefix, owned):
-    """Every installed distribution: name, version, INSTALLER, where, and the conda package owning it (if any)."""
+    """Every installed distribution: name, version, INSTALLER, where, and the conda
+    package owning it (if any)."""
     owners = {}
     for path, package in owned:
         owners[path] = package
     found = []
     seen = set()
     for site_dir in _site_dirs():
-        for meta_dir in sorted(glob.glob(os.path.join(site_dir, "*.dist-info")) + glob.glob(os.path.join(site_dir, "*.egg-info"))):
-            metadata = os.path.join(meta_dir, "METADATA" if meta_dir.endswith(".dist-info") else "PKG-INFO")
+        meta_dirs = glob.glob(os.path.join(site_dir, "*.dist-info")) + glob.glob(
+            os.path.join(site_dir, "*.egg-info")
+        )
+        for meta_dir in sorted(meta_dirs):
+            metadata = os.path.join(
+                meta_dir, "METADATA" if meta_dir.endswith(".dist-info") else "PKG-INFO"
+            )
             if not os.path.isfile(metadata):
                 continue
             try:
                 with open(metadata, "rb") as handle:
-                    name, version = _metadata_name_version(handle.read(65536).decode("utf-8", "replace"))
+                    text = handle.read(65536).decode("utf-8", "replace")
+                name, version = _metadata_name_version(text)
             except OSError:
                 continue
             if not name:
@@ -211,7 +238,9 @@ def _distributions(prefix, owned):
             installer = None
             try:
                 with open(os.path.join(meta_dir, "INSTALLER"), "rb") as handle:
-                    installer = handle.read().decode("utf-8", "replace").strip() or None
+                    installer = (
+                        handle.read().decode("utf-8", "replace").strip() or None
+                    )
             except OSError:
                 pass
             relative = os.path.relpath(metadata, prefix).replace("\\", "/")
@@ -226,11 +255,13 @@ def _distributions(prefix, owned):
 
 
 def _plugin_libraries():
-    """The shared libraries TensorFlow (>= 2.5) loads from <site-packages>/tensorflow-plugins on import."""
+    """The shared libraries TensorFlow (>= 2.5) loads from
+    <site-packages>/tensorflow-plugins on import."""
     libraries = []
     for site_dir in _site_dirs():
         for pattern in ("*.dylib", "*.so"):
-            libraries.extend(sorted(glob.glob(os.path.join(site_dir, "tensorflow-plugins", pattern))))
+            plugins = os.path.join(site_dir, "tensorflow-plugins", pattern)
+            libraries.extend(sorted(glob.glob(plugins)))
     return libraries
 
 
@@ -244,16 +275,20 @@ def _signal_name(returncode):
 
 
 def _tensorflow_stage_in_child(timeout):
-    """Run the TensorFlow stage in a child python; a crash or hang there is a fact, not a failure."""
+    """Run the TensorFlow stage in a child python; a crash or hang there is a fact, not
+    a failure."""
     result = {"ran": False, "timeout_seconds": timeout}
     argv = [sys.executable or "python", os.path.abspath(__file__), "--tensorflow"]
     started = time.time()
     try:
-        child = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        child = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout
+        )
     except subprocess.TimeoutExpired as expired:
         result["timed_out"] = True
         result["seconds"] = round(time.time() - started, 2)
-        result["stderr_tail"] = (expired.stderr or b"").decode("utf-8", "replace")[-STDERR_TAIL:]
+        stderr = (expired.stderr or b"").decode("utf-8", "replace")
+        result["stderr_tail"] = stderr[-STDERR_TAIL:]
         return result
     except OSError as error:
         result["error"] = "could not start %s: %s" % (argv[0], error)
@@ -277,12 +312,14 @@ def _error_text(error):
 
 
 def tensorflow_stage():
-    """import tensorflow, list devices, run a matmul and a conv gradient, and say where they ran."""
+    """import tensorflow, list devices, run a matmul and a conv gradient, and say where
+    they ran."""
     out = {"import_ok": False, "plugin_libraries": _plugin_libraries()}
     started = time.time()
     try:
+        # A broken import can raise anything, SystemExit included: hence BaseException.
         import tensorflow as tf
-    except BaseException as error:  # noqa: B902 - a broken import can raise anything, SystemExit included
+    except BaseException as error:  # noqa: B902
         out["import_error"] = _error_text(error)
         out["import_seconds"] = round(time.time() - started, 2)
         return out
@@ -307,7 +344,8 @@ def tensorflow_stage():
     out["memory_growth"] = growth
     out["env_TF_FORCE_GPU_ALLOW_GROWTH"] = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH")
     try:
-        # Default placement, as a training script gets it: does TensorFlow choose the GPU by itself?
+        # Default placement, as a training script gets it: does TensorFlow choose the
+        # GPU by itself?
         a = tf.random.uniform((256, 256))
         product = tf.matmul(a, a)
         float(tf.reduce_sum(product).numpy())
@@ -315,7 +353,8 @@ def tensorflow_stage():
         images = tf.random.uniform((8, 28, 28, 1))
         kernel = tf.Variable(tf.random.normal((3, 3, 1, 8)))
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.nn.conv2d(images, kernel, strides=1, padding="SAME") ** 2)
+            conv = tf.nn.conv2d(images, kernel, strides=1, padding="SAME")
+            loss = tf.reduce_mean(conv ** 2)
         gradient = tape.gradient(loss, kernel)
         float(tf.reduce_sum(gradient).numpy())
         out["conv_grad_device"] = gradient.device
@@ -335,19 +374,35 @@ def probe(timeout):
         "conda": conda,
         "distributions": _distributions(prefix, owned),
     }
-    remaining = max(0.5, timeout - (time.time() - started) - 0.5)  # the caller's --timeout is the whole wait
+    # The caller's --timeout is the whole wait.
+    remaining = max(0.5, timeout - (time.time() - started) - 0.5)
     result["tensorflow"] = _tensorflow_stage_in_child(remaining)
     result["probe_seconds"] = round(time.time() - started, 2)
     return result
 
 
 def _python2_answer():
-    """Python 2 lacks what the probe uses; say what it is, so the doctor can name the problem."""
+    """Python 2 lacks what the probe uses; say what it is, so the doctor can name the
+    problem."""
     return {
         "probe_schema": PROBE_SCHEMA,
-        "machine": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(), "mac_ver": platform.mac_ver()[0]},
-        "python": {"version": platform.python_version(), "version_info": list(sys.version_info[:3]), "executable": sys.executable, "prefix": sys.prefix},
-        "conda": {"is_conda_env": os.path.isdir(os.path.join(sys.prefix, "conda-meta")), "prefix": sys.prefix, "records": []},
+        "machine": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "mac_ver": platform.mac_ver()[0],
+        },
+        "python": {
+            "version": platform.python_version(),
+            "version_info": list(sys.version_info[:3]),
+            "executable": sys.executable,
+            "prefix": sys.prefix,
+        },
+        "conda": {
+            "is_conda_env": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
+            "prefix": sys.prefix,
+            "records": [],
+        },
         "distributions": [],
         "tensorflow": {"ran": False, "error": "Python 2 cannot run TensorFlow 2"},
     }
@@ -360,7 +415,8 @@ def main(argv):
     if "--tensorflow" in argv:
         print(json.dumps(tensorflow_stage(), sort_keys=True))
         sys.stdout.flush()
-        # Skip interpreter teardown: some TensorFlow builds crash or hang while unloading plugins.
+        # Skip interpreter teardown: some TensorFlow builds crash or hang while
+        # unloading plugins.
         os._exit(0)
     timeout = 110.0
     if "--timeout" in argv:

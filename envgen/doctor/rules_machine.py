@@ -8,6 +8,7 @@ from packaging.version import InvalidVersion, Version
 from envgen.catalog import pairs
 from envgen.doctor.context import FIX_MINIFORGE, Probe, RuleContext, shorten
 from envgen.doctor.findings import Finding
+from envgen.names import INTEL_MAC_PLATFORM
 
 
 def check_os(c: RuleContext) -> list[Finding]:
@@ -27,9 +28,8 @@ def check_os(c: RuleContext) -> list[Finding]:
             )
         ]
     line = c.line
-    if (
-        line and p.mac_ver and p.mac_ver != "10.16"
-    ):  # 10.16: an old-SDK Python's view of macOS 11 or later
+    # 10.16: an old-SDK Python's view of macOS 11 or later
+    if line and p.mac_ver and p.mac_ver != "10.16":
         try:
             too_old = Version(p.mac_ver) < Version(line.min_macos)
         except InvalidVersion:
@@ -134,7 +134,7 @@ def check_conda_platform(c: RuleContext) -> list[Finding]:
     subdir = p.value("conda", "python_subdir") or "unknown"
     base_subdir = p.value("conda", "base_python_subdir")
     base = p.value("conda", "base")
-    if p.apple_silicon and "osx-64" in (subdir, base_subdir):
+    if p.apple_silicon and INTEL_MAC_PLATFORM in (subdir, base_subdir):
         where = [f"env python from {subdir}"]
         if base:
             where.append(f"conda installation {base} is {base_subdir or 'unknown'}")

@@ -73,11 +73,6 @@ def check_channels(c: RuleContext) -> list[Finding]:
     ]
 
 
-def conda_pin(c: RuleContext, name: str) -> str:
-    pins = dict(c.line.conda) if c.line else {}
-    return f"'{name} {pins[name]}'" if name in pins else name
-
-
 def check_compiled_deps(c: RuleContext) -> list[Finding]:
     """numpy (error: the C-extension failures), h5py and grpcio (warnings) must be
     conda-forge's builds. (FAILURES.md F3)"""
@@ -90,7 +85,7 @@ def check_compiled_deps(c: RuleContext) -> list[Finding]:
         record = p.conda_record(name)
         severity = "error" if name == "numpy" else "warning"
         install = (
-            f"conda install --override-channels -c conda-forge {conda_pin(c, name)}"
+            f"conda install --override-channels -c conda-forge {c.conda_pin(name)}"
         )
         if dist is not None and not dist.get("conda_package"):
             shadow = (
@@ -144,9 +139,8 @@ def check_tf_installed(c: RuleContext) -> list[Finding]:
     if c.tf_dists:
         names = ", ".join(f"{d['name']} {version_of(d)}" for d in c.tf_dists)
         return [Finding("tensorflow", "ok", "TensorFlow installed", names)]
-    if p.tf.get(
-        "import_ok"
-    ):  # importable without a distribution record (a source build, PYTHONPATH)
+    if p.tf.get("import_ok"):
+        # importable without a distribution record (a source build, PYTHONPATH)
         return [
             Finding(
                 "tensorflow",
@@ -196,8 +190,8 @@ def check_tf_installed(c: RuleContext) -> list[Finding]:
                 "TensorFlow is not installed, and grpcio is not from conda-forge: `pip"
                 " install tensorflow-macos` builds grpcio from source (and fails)",
                 f"no tensorflow distribution; {seen}",
-                f"conda install -c conda-forge {conda_pin(c, 'grpcio')}"
-                f" {conda_pin(c, 'h5py')} {conda_pin(c, 'numpy')}, then pip install"
+                f"conda install -c conda-forge {c.conda_pin('grpcio')}"
+                f" {c.conda_pin('h5py')} {c.conda_pin('numpy')}, then pip install"
                 f" {package} --no-dependencies (or {FIX_BOOTSTRAP})",
             )
         ]
@@ -233,12 +227,15 @@ def check_tf_conflict(c: RuleContext) -> list[Finding]:
             )
         except InvalidVersion:
             alias = False
-        if alias:  # from 2.13 tensorflow-macos is an empty package that depends on the same tensorflow
+        if alias:
+            # From 2.13 (FIRST_PLAIN_ARM64) tensorflow-macos is an empty package
+            # that depends on the same tensorflow.
             return [
                 Finding(
                     "tf-conflict",
                     "ok",
-                    "tensorflow-macos is the thin alias of the same tensorflow (2.13+)",
+                    "tensorflow-macos is the thin alias of the same tensorflow"
+                    f" ({pairs.FIRST_PLAIN_ARM64}+)",
                     evidence,
                 )
             ]

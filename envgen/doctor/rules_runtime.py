@@ -16,7 +16,6 @@ from envgen.doctor.context import (
     version_of,
 )
 from envgen.doctor.findings import Finding
-from envgen.doctor.rules_packages import conda_pin
 
 _NUMPY_ABI = (
     "numpy c-extensions",
@@ -161,7 +160,7 @@ def check_tf_runs(c: RuleContext) -> list[Finding]:
                 " numpy)",
                 shorten(error),
                 "pip uninstall -y numpy; conda install --override-channels -c"
-                f" conda-forge {conda_pin(c, 'numpy')}",
+                f" conda-forge {c.conda_pin('numpy')}",
             )
         ]
     if "descriptors cannot be created directly" in lowered:
@@ -195,7 +194,9 @@ def check_metal(c: RuleContext) -> list[Finding]:
     line = c.line
     if metal is None:
         if not c.tf_dists:
-            return []  # check_tf_installed already reports the missing TensorFlow; its fix installs the pair
+            # check_tf_installed already reports the missing TensorFlow; its fix
+            # installs the pair.
+            return []
         if not c.metal_wanted:
             return [
                 Finding(
@@ -320,6 +321,7 @@ def check_gpu(c: RuleContext) -> list[Finding]:
         return []
     gpus = tf.get("gpus") or []
     if not gpus:
+        devices = ", ".join(d.get("name", "?") for d in tf.get("devices") or [])
         if c.probe.apple_silicon and c.metal_wanted:
             fix = (
                 "install tensorflow-metal (see above)"
@@ -334,8 +336,7 @@ def check_gpu(c: RuleContext) -> list[Finding]:
                     "gpu",
                     "error",
                     "no GPU listed by TensorFlow",
-                    "devices:"
-                    f" {', '.join(d.get('name', '?') for d in tf.get('devices') or []) or tf.get('devices_error', 'none')}",
+                    f"devices: {devices or tf.get('devices_error', 'none')}",
                     fix,
                 )
             ]
@@ -344,8 +345,7 @@ def check_gpu(c: RuleContext) -> list[Finding]:
                 "gpu",
                 "warning" if c.probe.apple_silicon else "fact",
                 "no GPU listed by TensorFlow: it will train on the CPU",
-                "devices:"
-                f" {', '.join(d.get('name', '?') for d in tf.get('devices') or []) or 'none'}",
+                f"devices: {devices or 'none'}",
                 "expected without Metal; for GPU training use an Apple Silicon Mac with"
                 " tensorflow-metal",
             )

@@ -30,7 +30,9 @@ from envgen.reading import read_regular
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 DEFAULT_TIMEOUT = 120.0
-PROBE_MARGIN = 2.0  # of the --timeout budget, left for the probe's start-up and answer around its TensorFlow stage
+# Of the --timeout budget, left for the probe's start-up and answer around its
+# TensorFlow stage.
+PROBE_MARGIN = 2.0
 # Where conda installers put their root; a named env lives in <root>/envs/<name>.
 CONDA_ROOTS = (
     "miniforge3",
@@ -120,9 +122,8 @@ def project_facts(
     try:
         plan = make_plan(spec, catalog)
         line, python, metal = plan.line, plan.python, plan.metal
-    except (
-        EnvgenError
-    ):  # a spec the catalog cannot plan (yet) still names its env and its lock
+    except EnvgenError:
+        # a spec the catalog cannot plan (yet) still names its env and its lock
         line, python, metal = None, spec.python, spec.metal is not False
     if spec.location == "prefix":
         candidates = [Path(directory).resolve() / PREFIX_DIR]
@@ -229,9 +230,8 @@ def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
     The probe runs in its own process group, killed whole on timeout: its TensorFlow
     child would otherwise keep the pipes open and make the wait outlive the timeout.
     """
-    env = {
-        k: v for k, v in os.environ.items() if k != "__PYVENV_LAUNCHER__"
-    }  # macOS: would make the child pose as envgen's venv
+    # __PYVENV_LAUNCHER__ (macOS) would make the child pose as envgen's venv.
+    env = {k: v for k, v in os.environ.items() if k != "__PYVENV_LAUNCHER__"}
     with subprocess.Popen(
         argv,
         cwd=cwd,
@@ -242,7 +242,9 @@ def _run(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
     ) as child:
         try:
             out, err = child.communicate(timeout=timeout)
-        except BaseException:  # the timeout, and Ctrl-C (its own session does not get the terminal's SIGINT)
+        except BaseException:
+            # The timeout, and Ctrl-C (its own session does not get the terminal's
+            # SIGINT).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.communicate()
@@ -298,15 +300,13 @@ def run_probe(python: Path, timeout: float = DEFAULT_TIMEOUT) -> dict:
                 f"cannot run {python}: {error.strerror or error}",
                 "pass a working Python with --python PATH",
             ) from None
-    start = (
-        0 if out.startswith("{") else out.rfind("\n{") + 1
-    )  # tolerate a sitecustomize that prints first
+    # Tolerate a sitecustomize that prints first.
+    start = 0 if out.startswith("{") else out.rfind("\n{") + 1
     try:
         answer = json.loads(out[start:])
     except ValueError:
-        last = (err.strip().splitlines() or out.strip().splitlines() or ["no output"])[
-            -1
-        ]
+        lines = err.strip().splitlines() or out.strip().splitlines() or ["no output"]
+        last = lines[-1]
         raise InterpreterError(
             f"{python} is not a working Python (exit {returncode}): {last[:200]}",
             "repair or recreate that environment (./bootstrap.sh in an envgen project),"

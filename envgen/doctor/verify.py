@@ -23,6 +23,7 @@ from envgen.doctor.target import InterpreterError, choose_target, find_project
 from envgen.generate.plan import make_plan
 from envgen.generate.render import render_files
 from envgen.generate.spec import ProjectSpec, load_spec
+from envgen.names import METAL_PLATFORM
 
 SCRIPT_PATH = "scripts/verify_gpu.py"
 
@@ -87,7 +88,7 @@ def plan_run(
         tensorflow=line.tf,
         metal=bool(line.metal),
         python=None,
-        platforms=("osx-arm64",),
+        platforms=(METAL_PLATFORM,),
     )
     text = rendered_script(spec, catalog)
     where = project.directory if project is not None else Path.cwd()

@@ -510,7 +510,9 @@ package:
   platform: osx-arm64
   dependencies: {python: '>=3.9,<3.10.0a0'}
   url: https://conda.anaconda.org/conda-forge/osx-arm64/numpy-1.19.5-py39h1f3b974_2.tar.bz2
-  hash: {md5: 0123456789abcdef0123456789abcdef, sha256: 0000000000000000000000000000000000000000000000000000000000000000}
+  hash:
+    md5: 0123456789abcdef0123456789abcdef
+    sha256: 0000000000000000000000000000000000000000000000000000000000000000
   category: main
   optional: false
 - name: tensorflow-metal
