@@ -15,7 +15,8 @@ from pathlib import Path
 
 from envgen.errors import SpecError
 
-# Far above any real project file (a large conda-lock.yml is a few MB), far below a machine's memory.
+# Far above any real project file (a large conda-lock.yml is a few MB), far below a
+# machine's memory.
 MAX_PROJECT_FILE = 64 * 1024 * 1024
 
 
@@ -43,7 +44,7 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
             raise SpecError(
                 f"{path} is {info.st_size} bytes, more than any project file"
                 f" ({limit} at most)",
-                "envgen reads only regular files: put a regular file there",
+                "replace it with the real file: a project file is far smaller",
             )
         chunks, size = [], 0
         while size <= limit:
@@ -55,7 +56,7 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
         if size > limit:  # it grew while being read
             raise SpecError(
                 f"{path} grew past {limit} bytes while envgen read it",
-                "envgen reads only regular files: put a regular file there",
+                "replace it with the real file: a project file is far smaller",
             )
         return b"".join(chunks)
     finally:
