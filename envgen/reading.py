@@ -1,9 +1,9 @@
 """The one way envgen reads a project's own files: regular files only, of bounded size.
 
-envgen.toml, environment.yml, conda-lock.yml and the explicit files are the user's. One of
-them may be anything a path can name: a FIFO (reading blocks for ever), a device such as
-/dev/zero (reading never ends), a directory, or a runaway file. Each is refused with one line
-naming the path, before a byte is read.
+envgen.toml, environment.yml, conda-lock.yml and the explicit files are the user's. One
+of them may be anything a path can name: a FIFO (reading blocks for ever), a device such
+as /dev/zero (reading never ends), a directory, or a runaway file. Each is refused with
+one line naming the path, before a byte is read.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ MAX_PROJECT_FILE = 64 * 1024 * 1024
 def read_regular(path: Path | str, limit: int | None = None) -> bytes:
     """The bytes of the regular file at ``path`` (symlinks followed).
 
-    Raises FileNotFoundError / NotADirectoryError as opening would, IsADirectoryError for a
-    directory, and SpecError for anything else that is not a regular file or exceeds
-    ``limit`` (default :data:`MAX_PROJECT_FILE`).
+    Raises FileNotFoundError / NotADirectoryError as opening would, IsADirectoryError
+    for a directory, and SpecError for anything else that is not a regular file or
+    exceeds ``limit`` (default :data:`MAX_PROJECT_FILE`).
     """
     path = Path(path)
     limit = MAX_PROJECT_FILE if limit is None else limit
