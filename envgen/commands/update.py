@@ -12,7 +12,8 @@ from envgen.commands import options
 from envgen.commands.conventions import Output, command
 from envgen.commands.generate import caps_note
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
-from envgen.pypi.client import PyPIClient, Releases, describe_age
+from envgen.pypi.client import PyPIClient
+from envgen.pypi.models import Releases, describe_age
 from envgen.releases.update import (
     Pair,
     UpdateReport,

@@ -28,7 +28,7 @@ from envgen.catalog import pairs
 from envgen.catalog.abirecords import AbiRecord, AbiRecords
 from envgen.catalog.lines import METAL, Catalog
 from envgen.errors import EnvironmentProblem
-from envgen.pypi.client import DistFile, Release, Releases
+from envgen.pypi.models import DistFile, Release, Releases
 
 ARM64 = "osx-arm64"
 PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
@@ -452,7 +452,7 @@ def draft_new_lines(
 def draft_pairs(catalog: Catalog, releases: Mapping[str, Releases]) -> list[object]:
     """The symbol checks a draft needs: each plugin release no older than the newest the catalog
     pairs, against the newest release of each new line (``refresh --abi-check`` runs them)."""
-    from envgen.catalog.abirecords import PairToCheck
+    from envgen.catalog.abipairs import PairToCheck
 
     metal_answer = releases.get(METAL)
     paired = [Version(line.metal) for line in catalog.lines if line.metal]

@@ -37,7 +37,8 @@ from envgen.catalog.pinsets import (
     pin_set_name,
 )
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.pypi.client import DEFAULT_BASE_URL, Releases, Repository, fetch_all
+from envgen.pypi.client import DEFAULT_BASE_URL, Repository, fetch_all
+from envgen.pypi.models import Releases
 from envgen.releases.update import PACKAGES, TF_PACKAGES, Pair, infer_pairs
 
 PLATFORM = "osx-arm64"

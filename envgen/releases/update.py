@@ -24,7 +24,8 @@ from envgen.catalog import pairs
 from envgen.catalog.abirecords import AbiRecords
 from envgen.catalog.lines import METAL, Catalog, Caveat, Line
 from envgen.errors import CatalogError, CheckFailed, EnvgenError, SpecError
-from envgen.pypi.client import Release, Releases, Repository, fetch_all
+from envgen.pypi.client import Repository, fetch_all
+from envgen.pypi.models import Release, Releases
 
 TF_PACKAGES = ("tensorflow-macos", "tensorflow")
 PACKAGES = (METAL, *TF_PACKAGES)
@@ -757,7 +758,7 @@ def check_project(
     check, then compare again with those results.
     """
     from envgen.abi import recording
-    from envgen.catalog import abirecords
+    from envgen.catalog import abipairs, abirecords
     from envgen.catalog.lines import load_catalog
     from envgen.generate.spec import load_spec
 
@@ -772,7 +773,7 @@ def check_project(
     )
     report = find_updates(spec, catalog, releases, abi=abi, **options)
     unchecked = [
-        abirecords.PairToCheck(p.metal, p.tf_package, p.tf_version, "inferred")
+        abipairs.PairToCheck(p.metal, p.tf_package, p.tf_version, "inferred")
         for p in report.inferred
         if abi.get(p.metal, p.tf_package, p.tf_version) is None
     ]

@@ -17,7 +17,9 @@ from support.pypi_fixtures import RECORDED
 from envgen.catalog.abirecords import AbiRecords, load_abi_records
 from envgen.catalog.lines import Catalog, load_catalog, parse_catalog
 from envgen.cli import run
-from envgen.pypi.client import PyPIClient, Releases, parse_json_api
+from envgen.pypi.answers import parse_json_api
+from envgen.pypi.client import PyPIClient
+from envgen.pypi.models import Releases
 from envgen.releases.draft import (
     draft_new_lines,
     draft_pairs,

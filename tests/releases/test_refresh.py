@@ -21,7 +21,9 @@ from envgen.catalog.lines import parse_catalog
 from envgen.catalog.pinsets import parse_pin_set
 from envgen.cli import run
 from envgen.errors import EnvironmentProblem
-from envgen.pypi.client import PyPIClient, Releases, parse_json_api
+from envgen.pypi.answers import parse_json_api
+from envgen.pypi.client import PyPIClient
+from envgen.pypi.models import Releases
 from envgen.releases.refresh import (
     compare_catalog,
     conda_to_pep440,

@@ -17,7 +17,8 @@ from support.pypi_fixtures import (
 
 from envgen.catalog.lines import parse_catalog
 from envgen.generate.spec import ProjectSpec
-from envgen.pypi.client import Releases, parse_json_api
+from envgen.pypi.answers import parse_json_api
+from envgen.pypi.models import Releases
 from envgen.releases.update import find_updates, spec_changes
 
 
