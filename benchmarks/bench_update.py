@@ -1,11 +1,12 @@
-"""Benchmark: `envgen update --check` on a generated project, with a cold and a warm PyPI cache.
+"""Benchmark: `envgen update --check` on a generated project, with a cold and a warm
+PyPI cache.
 
-Run: python benchmarks/bench_update.py [--repeat N] [--live]
-Each run is a fresh CLI process (what a scheduled CI job pays). "cold" starts from an empty
-cache; "warm" reuses the cache a previous run filled (answers younger than their max-age are
-not asked for again). The PyPI is a local server replaying the recorded answers of
-tests/fixtures/pypi_client/ (real documents, about 260 KB); with --live, real pypi.org too.
-CLI start-up (`envgen --version`) is printed beside them, measured in the same run.
+Run: python benchmarks/bench_update.py [--repeat N] [--live] Each run is a fresh CLI
+process (what a scheduled CI job pays). "cold" starts from an empty cache; "warm" reuses
+the cache a previous run filled (answers younger than their max-age are not asked for
+again). The PyPI is a local server replaying the recorded answers of
+tests/fixtures/pypi_client/ (real documents, about 260 KB); with --live, real pypi.org
+too. CLI start-up (`envgen --version`) is printed beside them, measured in the same run.
 Targets (issue 5): warm < 0.5 s, cold < 3 s.
 """
 
@@ -59,7 +60,8 @@ def measure(label: str, base_url: str, project: Path, work: Path, repeat: int) -
         median = statistics.median(runs)
         verdict = "ok" if median < target else "OVER TARGET"
         print(
-            f"{label + ' ' + name:<22}{median * 1e3:>10.0f}{max(runs) * 1e3:>10.0f}{target * 1e3:>10.0f}  {verdict}"
+            f"{label + ' ' + name:<22}{median * 1e3:>10.0f}{max(runs) * 1e3:>10.0f}{target * 1e3:>10.0f}"
+            f"  {verdict}"
         )
 
 

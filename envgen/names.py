@@ -63,6 +63,10 @@ EXPLICIT_NOTICE = (
     " never edit it."
 )
 
+# The Pythons a release's wheels are looked for among (PyPI's answers are asked which of
+# these a release serves: TensorFlow for macOS arm64 has had wheels from 3.8 on).
+CANDIDATE_PYTHONS = tuple(f"3.{minor}" for minor in range(7, 16))
+
 # The other two platforms of PLATFORMS by name: an Intel Mac, and x86_64 Linux.
 INTEL_MAC_PLATFORM = "osx-64"
 LINUX_PLATFORM = "linux-64"

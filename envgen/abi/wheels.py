@@ -37,7 +37,7 @@ from envgen.abi.machoslice import SparseImage, extract
 from envgen.atomic import atomic_write
 from envgen.catalog.pairs import tf_packages_for
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.names import METAL_PLATFORM, cache_dir
+from envgen.names import CANDIDATE_PYTHONS, METAL_PLATFORM, cache_dir
 from envgen.pypi.client import Repository
 from envgen.pypi.models import DistFile, Release, Releases
 
@@ -304,15 +304,14 @@ def arm64_wheel(
         python, METAL_PLATFORM, include_yanked=True
     )
     if not wheels:
-        pythons = ", ".join(release.pythons_for(METAL_PLATFORM, _PYTHONS)) or "none"
+        pythons = (
+            ", ".join(release.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)) or "none"
+        )
         raise CatalogError(
             f"{package} {version} has no macOS arm64 wheel for Python {python}",
             f"pass --python with one of: {pythons}",
         )
     return wheels[0]
-
-
-_PYTHONS = tuple(f"3.{minor}" for minor in range(7, 15))
 
 
 def _release(releases_of: ReleasesOf, package: str, version: str) -> Release:
@@ -329,8 +328,8 @@ def common_pythons(a: Release, b: Release) -> tuple[str, ...]:
     """Pythons for which both releases have a macOS arm64 wheel, oldest first."""
     return tuple(
         p
-        for p in a.pythons_for(METAL_PLATFORM, _PYTHONS)
-        if p in b.pythons_for(METAL_PLATFORM, _PYTHONS)
+        for p in a.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
+        if p in b.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
     )
 
 

@@ -3,7 +3,7 @@
 Everything that needs to know which plugin release goes with a TensorFlow release, which
 Pythons that pair serves, which TensorFlow package a platform installs, or what a user
 must be told about the pair (its caveats) asks this module: ``generate.plan``,
-``releases.update``, ``catalog.abirecords``, ``doctor`` and the ``check-pair`` wheel
+``releases`` (update proposals and inferred pairs), ``catalog.abirecords``, ``doctor`` and the ``check-pair`` wheel
 lookup.
 
 The rules, in one place:
@@ -38,6 +38,9 @@ from envgen.names import METAL_PLATFORM
 # from 2.17 only `tensorflow`.
 FIRST_PLAIN_ARM64 = Version("2.13")
 LAST_MACOS_LINE = (2, 16)
+# Every PyPI name TensorFlow for macOS arm64 has been published under, in the order
+# they are read: for a version both hold, tensorflow-macos's comes first.
+ARM64_TF_PACKAGES = ("tensorflow-macos", "tensorflow")
 
 
 def tf_packages_for(version: str) -> tuple[str, ...]:

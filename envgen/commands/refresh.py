@@ -1,5 +1,5 @@
-"""``envgen catalog refresh``: what PyPI has that the catalog does not, the ``locks/`` pin sets, and
-the recorded Mach-O symbol checks (``envgen/data/abi_checks.toml``)."""
+"""``envgen catalog refresh``: what PyPI has that the catalog does not, the ``locks/``
+pin sets, and the recorded Mach-O symbol checks (``envgen/data/abi_checks.toml``)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ from envgen.releases.draft import (
     wheel_requires,
     write_drafts,
 )
-from envgen.releases.refresh import compare_catalog, write_locks
-from envgen.releases.update import PACKAGES
+from envgen.releases.pinlock import write_locks
+from envgen.releases.pypifacts import TRACKED_PACKAGES
+from envgen.releases.refresh import compare_catalog
 
 EXIT_CODES = {
     0: "catalog, locks/ and the symbol checks agree with PyPI",
-    1: "the catalog names a yanked or missing release, or a catalog pair fails the symbol check",
+    1: (
+        "the catalog names a yanked or missing release, or a catalog pair fails the"
+        " symbol check"
+    ),
     3: "PyPI cannot be reached and there is no cached answer",
 }
 
@@ -36,38 +40,52 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         write_locks_: bool = typer.Option(
             False,
             "--write-locks",
-            help="Regenerate locks/ (one hash-pinned pip set per catalog line) with uv against PyPI.",
+            help=(
+                "Regenerate locks/ (one hash-pinned pip set per catalog line) with uv"
+                " against PyPI."
+            ),
         ),
         abi_check: bool = typer.Option(
             False,
             "--abi-check",
-            help="Run the Mach-O symbol check (check-pair) on every catalog and inferred pair and rewrite envgen/data/abi_checks.toml (downloads the wheels).",
+            help=(
+                "Run the Mach-O symbol check (check-pair) on every catalog and inferred"
+                " pair and rewrite envgen/data/abi_checks.toml (downloads the wheels)."
+            ),
         ),
         write: bool = typer.Option(
             False,
             "--write",
-            help="Append the draft entry of each TF line PyPI has and the catalog lacks to envgen/data/catalog.toml, marked inferred.",
+            help=(
+                "Append the draft entry of each TF line PyPI has and the catalog lacks"
+                " to envgen/data/catalog.toml, marked inferred."
+            ),
         ),
         offline: bool = typer.Option(
             False,
             "--offline",
-            help="Compare against the cached PyPI answers only (not with --write-locks or --abi-check).",
+            help=(
+                "Compare against the cached PyPI answers only (not with --write-locks"
+                " or --abi-check)."
+            ),
         ),
         as_json: options.Json = False,
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """For maintainers: new and yanked releases on PyPI against the catalog, locks/ and the recorded symbol checks."""
+        """For maintainers: new and yanked releases on PyPI against the catalog, locks/
+        and the recorded symbol checks."""
         out = Output(as_json, quiet, verbose)
         if offline and (abi_check or write):
             raise SpecError(
-                f"{'--abi-check' if abi_check else '--write'} cannot be combined with --offline",
+                f"{'--abi-check' if abi_check else '--write'} cannot be combined with"
+                " --offline",
                 "the check and the drafts read the wheels on PyPI",
             )
         client = PyPIClient(offline=offline, refresh=not offline)
         catalog = load_catalog()
         with out.step("envgen catalog refresh: asking PyPI for every release"):
-            releases = fetch_all(client, PACKAGES)
+            releases = fetch_all(client, TRACKED_PACKAGES)
         report = compare_catalog(catalog, releases)
         locks = write_locks(catalog, repository=client) if write_locks_ else ()
         abi = None
@@ -109,16 +127,18 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                     }
                     for d in drafts
                 ],
-                "abi_checks": None
-                if abi is None
-                else {
-                    "file": abi.path,
-                    "changed": abi.changed,
-                    "records": [
-                        {**r.as_json(), "why": p.why}
-                        for p, r in zip(abi.pairs, abi.records, strict=False)
-                    ],
-                },
+                "abi_checks": (
+                    None
+                    if abi is None
+                    else {
+                        "file": abi.path,
+                        "changed": abi.changed,
+                        "records": [
+                            {**r.as_json(), "why": p.why}
+                            for p, r in zip(abi.pairs, abi.records, strict=False)
+                        ],
+                    }
+                ),
             }
             out.document(document)
         else:
@@ -128,7 +148,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 out.say("catalog and PyPI agree: no new or yanked releases")
             for finding in report.findings:
                 out.say(
-                    f"{finding.kind:13} {finding.package} {finding.version}: {finding.detail}"
+                    f"{finding.kind:13} {finding.package} {finding.version}:"
+                    f" {finding.detail}"
                 )
             for pair in report.inferred:
                 out.say(f"inferred pair: {pair.label}")
@@ -139,10 +160,13 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                     out.say(f"draft for TensorFlow {draft.tf}: not made: {draft.error}")
                     continue
                 done = (
-                    f"added to {lines.CATALOG_PATH} (marked inferred): review it, then run "
-                    "`envgen catalog refresh --abi-check --write-locks`"
+                    f"added to {lines.CATALOG_PATH} (marked inferred): review it, then"
+                    " run `envgen catalog refresh --abi-check --write-locks`"
                     if write
-                    else "review it, then `envgen catalog refresh --write` adds it marked inferred"
+                    else (
+                        "review it, then `envgen catalog refresh --write` adds it"
+                        " marked inferred"
+                    )
                 )
                 out.say(f"draft for TensorFlow {draft.tf} ({done}):")
                 out.say(draft.toml.rstrip("\n"))
@@ -157,18 +181,19 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                     else ""
                 )
                 out.say(
-                    f"locks/{result.file}: {result.pins} pins, {state} (conda-provided: {conda or 'none'}{source})"
+                    f"locks/{result.file}: {result.pins} pins, {state} (conda-provided:"
+                    f" {conda or 'none'}{source})"
                 )
             if abi is not None:
-                for pair, record in zip(abi.pairs, abi.records, strict=False):
+                for checked, record in zip(abi.pairs, abi.records, strict=False):
                     verdict = (
                         "compatible"
                         if record.compatible
                         else f"INCOMPATIBLE: {record.why_incompatible()}"
                     )
                     out.say(
-                        f"abi-check {record.label} (Python {record.python}, {pair.why}): "
-                        f"{record.symbols_checked} symbols, {verdict}"
+                        f"abi-check {record.label} (Python {record.python},"
+                        f" {checked.why}): {record.symbols_checked} symbols, {verdict}"
                     )
                 state = "rewritten" if abi.changed else "unchanged"
                 out.say(f"{abi.path}: {len(abi.records)} records, {state}")

@@ -1,4 +1,5 @@
-"""``envgen update``: is there a newer TensorFlow / tensorflow-metal pair this project can use?"""
+"""``envgen update``: is there a newer TensorFlow / tensorflow-metal pair this project
+can use?"""
 
 from __future__ import annotations
 
@@ -14,13 +15,9 @@ from envgen.commands.generate import caps_note
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient
 from envgen.pypi.models import Releases, describe_age
-from envgen.releases.update import (
-    Pair,
-    UpdateReport,
-    apply_update,
-    check_project,
-    preview_changes,
-)
+from envgen.releases.apply import apply_update, preview_changes
+from envgen.releases.model import Pair, UpdateReport
+from envgen.releases.update import check_for_updates
 
 
 def _pair_lines(pair: Pair, heading: str) -> list[str]:
@@ -37,7 +34,8 @@ def _pair_lines(pair: Pair, heading: str) -> list[str]:
         lines += [f"      - {item}" for item in pair.breaks[1:]]
     elif pair.breaks:
         lines.append(
-            f"    crosses lines: {pair.breaks[0]}: no Keras, Python or package change, nothing dropped"
+            f"    crosses lines: {pair.breaks[0]}: no Keras, Python or package change,"
+            " nothing dropped"
         )
     lines += [f"    caveat: {caveat.text}" for caveat in pair.caveats]
     return lines
@@ -64,7 +62,10 @@ def _human(
     current = report.current
     metal = f" + tensorflow-metal {current.metal}" if current.metal else " (no Metal)"
     out = [
-        f"project: {current.tf_package} {current.tf_version}{metal}, Python {current.python}, {', '.join(current.platforms)}",
+        (
+            f"project: {current.tf_package} {current.tf_version}{metal}, Python"
+            f" {current.python}, {', '.join(current.platforms)}"
+        ),
         _freshness(releases),
     ]
     out += [f"warning: {warning}" for warning in report.warnings]
@@ -95,15 +96,17 @@ def _human(
             f"; {older} older inferred pair(s): --verbose lists them" if older else ""
         )
         out.append(
-            f"    inferred pairs are upload-date guesses: wait for an envgen release that verifies them{more}"
+            "    inferred pairs are upload-date guesses: wait for an envgen release"
+            f" that verifies them{more}"
         )
     if report.skipped and verbose:
         out.append("passed over:")
         out += [f"    {item}" for item in report.skipped]
     elif report.skipped:
         out.append(
-            f"passed over {len(report.skipped)} newer release(s) (other lines, pre-releases, yanked, "
-            "no wheel, failed symbol check): -v lists each and why"
+            f"passed over {len(report.skipped)} newer release(s) (other lines,"
+            " pre-releases, yanked, no wheel, failed symbol check): -v lists each"
+            " and why"
         )
     for _, diff in diffs:
         out.append(diff.rstrip("\n"))
@@ -118,7 +121,8 @@ EXIT_CODES = {
 
 
 def _report_applied(out: Output, directory: Path, applied) -> None:
-    """What --apply wrote, why the pins are now caps (when they are), and what to run next."""
+    """What --apply wrote, why the pins are now caps (when they are), and what to run
+    next."""
     from envgen.catalog.lines import load_catalog
     from envgen.generate.plan import make_plan
     from envgen.generate.spec import load_spec
@@ -142,7 +146,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         check: bool = typer.Option(
             False,
             "--check",
-            help="Exit 1 when this mode has an update to apply, 0 otherwise (for a scheduled CI job).",
+            help=(
+                "Exit 1 when this mode has an update to apply, 0 otherwise (for a"
+                " scheduled CI job)."
+            ),
         ),
         apply: bool = typer.Option(
             False,
@@ -152,7 +159,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         latest: bool = typer.Option(
             False,
             "--latest",
-            help="Cross TensorFlow lines (default: patch and plugin updates of the project's line) and list what the move breaks.",
+            help=(
+                "Cross TensorFlow lines (default: patch and plugin updates of the"
+                " project's line) and list what the move breaks."
+            ),
         ),
         within_line: bool = typer.Option(
             False,
@@ -180,7 +190,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             None,
             "--channel",
             metavar="URL",
-            help="With --apply: re-lock against this conda channel (a mirror or file:// copy of conda-forge).",
+            help=(
+                "With --apply: re-lock against this conda channel (a mirror or file://"
+                " copy of conda-forge)."
+            ),
         ),
         pypi_index: str | None = typer.Option(
             None,
@@ -191,13 +204,17 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         abi_check: bool = typer.Option(
             False,
             "--abi-check",
-            help="Run the Mach-O symbol check on inferred pairs envgen has no record for (downloads the wheels, ~200 MB each).",
+            help=(
+                "Run the Mach-O symbol check on inferred pairs envgen has no record for"
+                " (downloads the wheels, ~200 MB each)."
+            ),
         ),
         as_json: options.Json = False,
         quiet: options.Quiet = False,
         verbose: options.Verbose = False,
     ) -> int:
-        """Find the newest tensorflow-metal + TensorFlow pair this project can use (in its line, or across lines with --latest), show the diff, optionally apply it."""
+        """Find the newest tensorflow-metal + TensorFlow pair this project can use (in
+        its line, or across lines with --latest), show the diff, optionally apply it."""
         if check and apply:
             raise SpecError(
                 "--check and --apply cannot be combined",
@@ -218,7 +235,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "envgen update: asking PyPI for new TensorFlow and plugin releases"
             )
         ):
-            report, releases = check_project(
+            report, releases = check_for_updates(
                 directory,
                 client,
                 latest=latest and not within_line,

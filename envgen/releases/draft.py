@@ -1,11 +1,13 @@
-"""Draft the catalog entry of a TensorFlow line PyPI has and the catalog does not (for maintainers).
+"""Draft the catalog entry of a TensorFlow line PyPI has and the catalog does not (for
+maintainers).
 
-``draft_line`` is pure: the PyPI release facts, the Requires-Dist of the new line's newest macOS
-arm64 wheel (and of the newest catalog line's, to see what was dropped), and the recorded symbol
-checks in; the TOML text of a ``[[lines]]`` entry out, every fact with its source, the whole entry
-marked ``inferred`` until a maintainer reviews it. ``wheel_requires`` reads Requires-Dist from a
-remote wheel with HTTP range requests (the end of the zip, its directory, one member), so a draft
-costs kilobytes, not the 250 MB wheel.
+``draft_line`` is pure: the PyPI release facts, the Requires-Dist of the new line's
+newest macOS arm64 wheel (and of the newest catalog line's, to see what was dropped),
+and the recorded symbol checks in; the TOML text of a ``[[lines]]`` entry out, every
+fact with its source, the whole entry marked ``inferred`` until a maintainer reviews it.
+``wheel_requires`` reads Requires-Dist from a remote wheel with HTTP range requests (the
+end of the zip, its directory, one member), so a draft costs kilobytes, not the 250 MB
+wheel.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from envgen.catalog import pairs
 from envgen.catalog.abirecords import AbiRecord, AbiRecords
 from envgen.catalog.lines import METAL, Catalog
 from envgen.errors import EnvironmentProblem
+from envgen.names import (
+    CANDIDATE_PYTHONS,
+    INTEL_MAC_PLATFORM,
+    LINUX_PLATFORM,
+    METAL_PLATFORM,
+)
 from envgen.pypi.models import DistFile, Release, Releases
 
-ARM64 = "osx-arm64"
-PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
 CONDA = (
     "numpy",
     "h5py",
@@ -49,7 +55,8 @@ RequiresReader = Callable[
 ]  # (wheel, package) -> Requires-Dist lines
 
 
-# --------------------------------------------------------------------------- reading Requires-Dist
+# --------------------------------------------------------------------------- reading
+# Requires-Dist
 
 
 def _range(url: str, first: int, last: int | None = None, timeout: float = 60) -> bytes:
@@ -73,7 +80,8 @@ def _range(url: str, first: int, last: int | None = None, timeout: float = 60) -
 
 
 def wheel_metadata(url: str) -> str:
-    """The ``*.dist-info/METADATA`` text of a remote wheel, read with three range requests."""
+    """The ``*.dist-info/METADATA`` text of a remote wheel, read with three range
+    requests."""
     tail = _range(url, -65536)
     end = tail.rfind(b"PK\x05\x06")
     if end < 0:
@@ -102,7 +110,8 @@ def wheel_metadata(url: str) -> str:
 
 
 def wheel_requires(dist: DistFile, base_url: str) -> list[str]:
-    """Requires-Dist of a remote wheel (its URL may be relative to the index page ``base_url``)."""
+    """Requires-Dist of a remote wheel (its URL may be relative to the index page
+    ``base_url``)."""
     url = urllib.parse.urljoin(base_url, dist.url)
     try:
         text = wheel_metadata(url)
@@ -118,7 +127,8 @@ def wheel_requires(dist: DistFile, base_url: str) -> list[str]:
     ]
 
 
-# ------------------------------------------------------------------------------------- drafting
+# -------------------------------------------------------------------------------------
+# drafting
 
 
 @dataclass(frozen=True)
@@ -132,21 +142,24 @@ class Draft:
 
 
 def new_lines(catalog: Catalog, releases: Mapping[str, Releases]) -> list[str]:
-    """TF lines newer than the catalog's newest that have a final release with macOS arm64 wheels."""
+    """TF lines newer than the catalog's newest that have a final release with macOS
+    arm64 wheels."""
     newest = max((Version(line.tf) for line in catalog.lines), default=Version("0"))
     found = set()
-    for package in ("tensorflow", "tensorflow-macos"):
+    for package in pairs.ARM64_TF_PACKAGES:
         answer = releases.get(package)
         for release in answer.usable() if answer else ():
             minor = Version(f"{release.parsed.major}.{release.parsed.minor}")
-            if minor > newest and release.pythons_for(ARM64, PYTHONS):
+            if minor > newest and release.pythons_for(
+                METAL_PLATFORM, CANDIDATE_PYTHONS
+            ):
                 found.add(str(minor))
     return sorted(found, key=Version)
 
 
 def _arm64_wheel(release: Release, pythons: Sequence[str]) -> DistFile:
     for python in reversed(pythons):
-        wheels = release.wheels_for(python, ARM64)
+        wheels = release.wheels_for(python, METAL_PLATFORM)
         if wheels:
             return wheels[0]
     raise EnvironmentProblem(f"{release.version} has no macOS arm64 wheel", "")
@@ -226,7 +239,8 @@ def draft_line(
     abi: AbiRecords = AbiRecords(),
     today: str | None = None,
 ) -> Draft:
-    """The TOML of a catalog entry for line ``tf``, from PyPI facts and recorded checks."""
+    """The TOML of a catalog entry for line ``tf``, from PyPI facts and recorded
+    checks."""
     day = today or datetime.date.today().isoformat()
     minor = Version(tf).release[:2]
     package = pairs.preferred_package(minor)
@@ -234,35 +248,40 @@ def draft_line(
     finals = [
         r
         for r in answer.usable()
-        if r.parsed.release[:2] == minor and r.pythons_for(ARM64, PYTHONS)
+        if r.parsed.release[:2] == minor
+        and r.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
     ]
     finals.sort(key=lambda r: r.parsed)
     versions = [r.version for r in finals]
     newest = finals[-1]
-    pythons = set(PYTHONS)
+    pythons = set(CANDIDATE_PYTHONS)
     for release in finals:
-        pythons &= set(release.pythons_for(ARM64, PYTHONS))
+        pythons &= set(release.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS))
     python_list = sorted(pythons, key=Version)
     tags = [
         f.tags.macos_min
         for r in finals
         for f in r.files
-        if f.tags and f.tags.macos_min and f.supports_platform(ARM64)
+        if f.tags and f.tags.macos_min and f.supports_platform(METAL_PLATFORM)
     ]
-    platforms = ["osx-arm64"]
-    for platform in ("linux-64", "osx-64"):
-        plain = releases.get("tensorflow")
+    platforms = [METAL_PLATFORM]
+    plain = releases.get("tensorflow")
+    for platform in (LINUX_PLATFORM, INTEL_MAC_PLATFORM):
         if plain is not None and all(
-            plain.get(v) is not None and plain.get(v).wheels_for(p, platform)  # type: ignore[union-attr]
-            for v in versions
+            release is not None and release.wheels_for(p, platform)
+            for release in (plain.get(v) for v in versions)
             for p in python_list
         ):
             platforms.append(platform)
     wanted = _requirements(requires, python_list[-1])
-    read = f"Requires-Dist of the {package} {newest.version} macOS arm64 wheel on PyPI, read {day}"
+    read = (
+        f"Requires-Dist of the {package} {newest.version} macOS arm64 wheel on PyPI,"
+        f" read {day}"
+    )
     tagged = f"PyPI wheel tags, read {day}"
 
-    # the plugin: the newest release whose recorded check against the newest TF release passed
+    # the plugin: the newest release whose recorded check against the newest TF release
+    # passed
     metal_answer = releases.get(METAL)
     candidates = (
         sorted(metal_answer.usable(), key=lambda r: r.parsed, reverse=True)
@@ -281,7 +300,8 @@ def draft_line(
                 unchecked.append((release.version, package, newest.version))
             continue
         verdicts.append(
-            f"# {METAL} {release.version} + {package} {newest.version}: {_verdict(record)}"
+            f"# {METAL} {release.version} + {package} {newest.version}:"
+            f" {_verdict(record)}"
         )
         if record.compatible and not metal:
             metal, metal_release = release.version, release
@@ -300,7 +320,11 @@ def draft_line(
         )
     )
     metal_pythons = (
-        [p for p in python_list if p in metal_release.pythons_for(ARM64, PYTHONS)]
+        [
+            p
+            for p in python_list
+            if p in metal_release.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
+        ]
         if metal_release
         else []
     )
@@ -313,21 +337,34 @@ def draft_line(
     }
     keras = _keras_major(wanted.get("keras"))
     previous = {
-        name for python in PYTHONS for name in _requirements(previous_requires, python)
+        name
+        for python in CANDIDATE_PYTHONS
+        for name in _requirements(previous_requires, python)
     }
     now = {name for python in python_list for name in _requirements(requires, python)}
     dropped = sorted(previous - now)
 
     sources = {
         "package": tagged,
-        "versions": f"{tagged}: final releases of {package} {tf} with macOS arm64 wheels",
+        "versions": (
+            f"{tagged}: final releases of {package} {tf} with macOS arm64 wheels"
+        ),
         "pythons": f"{tagged}: macOS arm64 wheels of {', '.join(versions)}",
-        "platforms": f"{tagged}: {', '.join(platforms)} wheels for every release and Python",
-        "min_macos": f"{tagged} (macOS arm64 tags) and LC_BUILD_VERSION minos in envgen/data/abi_checks.toml",
+        "platforms": (
+            f"{tagged}: {', '.join(platforms)} wheels for every release and Python"
+        ),
+        "min_macos": (
+            f"{tagged} (macOS arm64 tags) and LC_BUILD_VERSION minos in"
+            " envgen/data/abi_checks.toml"
+        ),
         "metal": (
-            f"envgen catalog check-pair --metal {metal} --tf {newest.version}: compatible (envgen/data/abi_checks.toml)"
+            f"envgen catalog check-pair --metal {metal} --tf {newest.version}:"
+            " compatible (envgen/data/abi_checks.toml)"
             if metal
-            else f"no compatible check of a {METAL} release against {newest.version} in envgen/data/abi_checks.toml"
+            else (
+                f"no compatible check of a {METAL} release against {newest.version} in"
+                " envgen/data/abi_checks.toml"
+            )
         ),
     }
     sources["metal_range"] = sources["metal"]
@@ -351,12 +388,21 @@ def draft_line(
     else:
         metal_range = ""
 
+    notes = "Drafted by envgen catalog refresh; not reviewed." + (
+        ""
+        if metal
+        else " No tensorflow-metal release is known to load into it: CPU only."
+    )
     out = [
-        f"# Drafted by `envgen catalog refresh` on {day} from PyPI and envgen/data/abi_checks.toml: review every fact,",
+        (
+            f"# Drafted by `envgen catalog refresh` on {day} from PyPI and"
+            " envgen/data/abi_checks.toml: review every fact,"
+        ),
         "# then move facts out of `inferred` as a source confirms them.",
         *verdicts,
         *(
-            f"# {METAL} {m} + {p} {v}: not checked (run `envgen catalog refresh --abi-check`)"
+            f"# {METAL} {m} + {p} {v}: not checked (run `envgen catalog refresh"
+            " --abi-check`)"
             for m, p, v in unchecked
         ),
         "[[lines]]",
@@ -378,7 +424,7 @@ def draft_line(
         *([f"dropped = {_list(dropped)}"] if dropped else []),
         'status = "inferred"',
         f"inferred = {_list(inferred)}",
-        f"notes = {_q('Drafted by envgen catalog refresh; not reviewed.' + ('' if metal else ' No tensorflow-metal release is known to load into it: CPU only.'))}",
+        f"notes = {_q(notes)}",
         "[lines.conda]",
         *(f"{name} = {_q(spec)}" for name, spec in conda.items()),
         "[lines.pip_caps]",
@@ -424,12 +470,15 @@ def draft_new_lines(
             r
             for r in releases[package].usable()
             if f"{r.parsed.major}.{r.parsed.minor}" == tf
-            and r.pythons_for(ARM64, PYTHONS)
+            and r.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
         ]
         newest = max(finals, key=lambda r: r.parsed)
         try:
             requires = read_requires(
-                _arm64_wheel(newest, newest.pythons_for(ARM64, PYTHONS)), package
+                _arm64_wheel(
+                    newest, newest.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
+                ),
+                package,
             )
         except EnvironmentProblem as problem:
             drafts.append(Draft(tf, "", (), problem.message))
@@ -450,8 +499,9 @@ def draft_new_lines(
 
 
 def draft_pairs(catalog: Catalog, releases: Mapping[str, Releases]) -> list[object]:
-    """The symbol checks a draft needs: each plugin release no older than the newest the catalog
-    pairs, against the newest release of each new line (``refresh --abi-check`` runs them)."""
+    """The symbol checks a draft needs: each plugin release no older than the newest the
+    catalog pairs, against the newest release of each new line (``refresh --abi-check``
+    runs them)."""
     from envgen.catalog.abipairs import PairToCheck
 
     metal_answer = releases.get(METAL)
@@ -469,7 +519,7 @@ def draft_pairs(catalog: Catalog, releases: Mapping[str, Releases]) -> list[obje
             r
             for r in releases[package].usable()
             if f"{r.parsed.major}.{r.parsed.minor}" == tf
-            and r.pythons_for(ARM64, PYTHONS)
+            and r.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
         ]
         newest = max(finals, key=lambda r: r.parsed).version
         found += [
@@ -480,7 +530,8 @@ def draft_pairs(catalog: Catalog, releases: Mapping[str, Releases]) -> list[obje
 
 
 def write_drafts(drafts: Sequence[Draft], path) -> None:
-    """Append the drafts to the catalog file, after checking the result parses (all or nothing)."""
+    """Append the drafts to the catalog file, after checking the result parses (all or
+    nothing)."""
     from pathlib import Path
 
     from envgen.atomic import atomic_write

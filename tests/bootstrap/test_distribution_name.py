@@ -1,6 +1,6 @@
 """envgen's distribution name on PyPI: `envgen` itself belongs to an unrelated 2016
-project ("A Virtual Environment Generator", Python 2), so pyproject.toml names a distribution envgen can own, and
-nothing points at `envgen`.
+project ("A Virtual Environment Generator", Python 2), so pyproject.toml names a
+distribution envgen can own, and nothing points at `envgen`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from pathlib import Path
 import envgen
 
 PACKAGE = Path(envgen.__file__).parent
-# The modules at the bottom: they import only each other (the loop test keeps that one-way).
+# The modules at the bottom: they import only each other (the loop test keeps that
+# one-way).
 FOUNDATION = {"names", "errors", "resources", "atomic", "reading", "__init__"}
 # package -> the envgen packages it may import (besides the foundation and itself).
 ALLOWED = {
@@ -190,5 +191,6 @@ def test_lock_check_loads_no_solver_and_no_template_engine(tmp_path):
     project = tmp_path / "p"
     assert run(["new", "p", "--tf", "2.18", "--dir", str(project), "--no-lock"]) == 0
     argv = ["lock", "--check", "--dir", str(project)]
-    # exit 1: a project made with --no-lock has no lock yet, and --check says it is stale
+    # exit 1: a project made with --no-lock has no lock yet, and --check says it is
+    # stale
     assert _heavy_modules_loaded(argv, tmp_path) == ([], 1)

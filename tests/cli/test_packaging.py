@@ -1,8 +1,10 @@
-"""The wheel carries templates/ and locks/, and an installed envgen finds them inside itself.
+"""The wheel carries templates/ and locks/, and an installed envgen finds them inside
+itself.
 
-templates/ and locks/ sit at the top of the repository (the design card fixes that layout) and
-are force-included into the wheel; envgen.resources reads them through importlib.resources.
-A checkout run hides a broken force-include, so this builds the real wheel and runs from it.
+templates/ and locks/ sit at the top of the repository (the design card fixes that
+layout) and are force-included into the wheel; envgen.resources reads them through
+importlib.resources. A checkout run hides a broken force-include, so this builds the
+real wheel and runs from it.
 """
 
 from __future__ import annotations
@@ -49,15 +51,14 @@ def test_an_installed_envgen_reads_its_own_copies_and_renders(wheel, tmp_path):
     target = tmp_path / "site"
     _pip("install", "--target", str(target), str(wheel))
     script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(target)!r})\n"
-        "from envgen import resources\n"
-        "from envgen.cli import run\n"
-        "code = run(['new', 'p', '--tf', '2.18', '--dir', sys.argv[1], '--no-lock'])\n"
-        "print(json.dumps({'code': code, 'templates': str(resources.templates_dir()),\n"
-        "    'locks': str(resources.locks_dir()), 'module': resources.__file__}))\n"
+        f"import json, sys\nsys.path.insert(0, {str(target)!r})\nfrom envgen import"
+        " resources\nfrom envgen.cli import run\ncode = run(['new', 'p', '--tf',"
+        " '2.18', '--dir', sys.argv[1], '--no-lock'])\nprint(json.dumps({'code':"
+        " code, 'templates': str(resources.templates_dir()),\n    'locks':"
+        " str(resources.locks_dir()), 'module': resources.__file__}))\n"
     )
-    # Run outside the checkout, with the checkout off sys.path: only the wheel's copy can answer.
+    # Run outside the checkout, with the checkout off sys.path: only the wheel's copy
+    # can answer.
     done = subprocess.run(
         [sys.executable, "-I", "-c", script, str(tmp_path / "p")],
         capture_output=True,

@@ -1,9 +1,10 @@
-"""`envgen catalog refresh` drafts the entry of a TF line PyPI has and the catalog lacks.
+"""`envgen catalog refresh` drafts the entry of a TF line PyPI has and the catalog
+lacks.
 
-The proof that a draft is right: take the shipped catalog without its 2.20 and 2.21 lines and
-draft them again from the recorded PyPI answers (tests/fixtures/pypi_client, with the
-Requires-Dist in line-requires.json) and the shipped symbol checks: every fact a draft can read
-must equal what the shipped, reviewed entry says.
+The proof that a draft is right: take the shipped catalog without its 2.20 and 2.21
+lines and draft them again from the recorded PyPI answers (tests/fixtures/pypi_client,
+with the Requires-Dist in line-requires.json) and the shipped symbol checks: every fact
+a draft can read must equal what the shipped, reviewed entry says.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def test_a_draft_reproduces_the_reviewed_entry(tf):
         line.dropped
         == {"2.20": ("tensorflow-io-gcs-filesystem",), "2.21": ("tensorboard",)}[tf]
     )
-    # the plugin verdicts that decided `metal = ""` are in the draft, with the first missing symbol
+    # the plugin verdicts that decided `metal = ""` are in the draft, with the first
+    # missing symbol
     assert (
         f"tensorflow-metal 1.2.0 + tensorflow {shipped.version}: incompatible"
         in draft.toml
@@ -125,8 +127,8 @@ def test_without_a_recorded_check_the_draft_says_which_check_to_run():
     draft = drafted(AbiRecords())["2.20"]
     assert 'metal = ""' in draft.toml
     assert (
-        "tensorflow-metal 1.2.0 + tensorflow 2.20.0: not checked (run `envgen catalog refresh --abi-check`)"
-        in draft.toml
+        "tensorflow-metal 1.2.0 + tensorflow 2.20.0: not checked (run `envgen catalog"
+        " refresh --abi-check`)" in draft.toml
     )
     assert ("1.2.0", "tensorflow", "2.20.0") in draft.checks_needed
     checks = [

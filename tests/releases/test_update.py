@@ -1,4 +1,5 @@
-"""`envgen update`'s core: which pair a project should move to, from recorded PyPI facts."""
+"""`envgen update`'s core: which pair a project should move to, from recorded PyPI
+facts."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from envgen.releases.update import find_updates, spec_changes
 
 
 def facts(**overrides: dict) -> dict[str, Releases]:
-    """Parsed PyPI answers: the recorded ones, with some packages' documents replaced."""
+    """Parsed PyPI answers: the recorded ones, with some packages' documents
+    replaced."""
     result = {}
     for name in ("tensorflow-metal", "tensorflow-macos", "tensorflow"):
         document = overrides.get(name.replace("-", "_")) or recorded(name)
@@ -170,7 +172,8 @@ def test_pre_releases_are_skipped_unless_asked_for():
 
 
 def test_by_default_update_stays_in_the_projects_line():
-    """Patch and plugin updates of the project's own line: what a scheduled CI job wants."""
+    """Patch and plugin updates of the project's own line: what a scheduled CI job
+    wants."""
     report = find_updates(spec("2.9.0", "0.5.0"), make_test_catalog(), facts())
     assert (
         report.proposal.tf_version,
@@ -183,8 +186,8 @@ def test_by_default_update_stays_in_the_projects_line():
     assert on_26.proposal is None and not on_26.update_available
     assert on_26.newer_lines == ("2.9", "2.18")
     assert (
-        "tensorflow 2.18.0: another line (2.18); `envgen update --latest` moves across lines"
-        in on_26.skipped
+        "tensorflow 2.18.0: another line (2.18); `envgen update --latest` moves across"
+        " lines" in on_26.skipped
     )
 
 
@@ -243,7 +246,8 @@ def test_unknown_line_in_spec_names_the_key():
         find_updates(spec("2.99"), make_test_catalog(), facts())
 
 
-# ------------------------------------------------------------------ recorded Mach-O symbol checks
+# ------------------------------------------------------------------ recorded Mach-O
+# symbol checks
 
 
 def test_a_pair_whose_symbol_check_passed_is_labelled_abi_checked():
@@ -320,7 +324,8 @@ def test_a_catalog_pair_whose_symbol_check_failed_is_passed_over_for_the_next_on
     )
 
 
-# ------------------------------------------------------------- the shipped catalog, recorded PyPI
+# ------------------------------------------------------------- the shipped catalog,
+# recorded PyPI
 
 
 def shipped():
@@ -331,8 +336,8 @@ def shipped():
 
 
 def test_a_212_project_is_up_to_date_in_line_and_latest_lists_what_breaks():
-    """The scheduled-CI case of the issue: 2.12 stays green by default; --latest says what
-    moving to the newest verified pair (2.18) breaks."""
+    """The scheduled-CI case of the issue: 2.12 stays green by default; --latest says
+    what moving to the newest verified pair (2.18) breaks."""
     catalog, abi = shipped()
     project = spec("2.12", python="3.10")
     in_line = find_updates(project, catalog, facts(), abi=abi)
@@ -352,7 +357,8 @@ def test_a_212_project_is_up_to_date_in_line_and_latest_lists_what_breaks():
         "the TensorFlow package changes: tensorflow-macos -> tensorflow",
         "tensorflow-estimator is no longer installed (TF 2.16 dropped it)",
     )
-    # 2.19 is newer but only inferred: the newest verified pair is proposed, and -v says why.
+    # 2.19 is newer but only inferred: the newest verified pair is proposed, and -v says
+    # why.
     assert any(
         item.startswith("tensorflow 2.19.1: line 2.19 is inferred in the catalog")
         for item in latest.skipped
@@ -399,8 +405,8 @@ def test_verbose_lists_releases_of_lines_the_catalog_does_not_know():
     )
     assert "tensorflow 2.23.0rc0: a pre-release" in report.skipped
     assert (
-        "tensorflow 2.19.1: another line (2.19); `envgen update --latest` moves across lines"
-        in report.skipped
+        "tensorflow 2.19.1: another line (2.19); `envgen update --latest` moves across"
+        " lines" in report.skipped
     )
 
 

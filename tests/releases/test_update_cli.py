@@ -1,4 +1,5 @@
-"""`envgen update` end to end: a generated project, recorded PyPI answers on a local server."""
+"""`envgen update` end to end: a generated project, recorded PyPI answers on a local
+server."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def test_check_reports_the_newer_verified_pair_with_diffs_and_exits_1(
     out = capsys.readouterr().out
     assert "project: tensorflow-macos 2.6.0 + tensorflow-metal 0.2.0, Python 3.9" in out
     assert (
-        "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9)  [verified]"
-        in out
+        "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9) "
+        " [verified]" in out
     )
     assert '-version = "2.6"' in out and '+version = "2.18"' in out  # envgen.toml diff
     assert (
@@ -78,7 +79,8 @@ def test_check_reports_the_newer_verified_pair_with_diffs_and_exits_1(
 def test_check_by_default_stays_in_line_and_exits_0_when_only_other_lines_are_newer(
     project, pypi, capsys
 ):
-    """A scheduled CI job on a 2.6 project stays green until the team chooses to move lines."""
+    """A scheduled CI job on a 2.6 project stays green until the team chooses to move
+    lines."""
     pypi.serve_recorded()
     assert run(["update", "--check", "--dir", str(project)]) == 0
     out = capsys.readouterr().out
@@ -87,8 +89,8 @@ def test_check_by_default_stays_in_line_and_exits_0_when_only_other_lines_are_ne
     assert run(["update", "--check", "-v", "--dir", str(project)]) == 0
     verbose = capsys.readouterr().out
     assert (
-        "    tensorflow 2.18.0: another line (2.18); `envgen update --latest` moves across lines"
-        in verbose
+        "    tensorflow 2.18.0: another line (2.18); `envgen update --latest` moves"
+        " across lines" in verbose
     )
     assert run(["update", "--check", "--latest", "--dir", str(project)]) == 1
 
@@ -194,8 +196,8 @@ def test_new_metal_release_is_shown_as_inferred_and_never_applied(
     assert run(["update", "--latest", "--dir", str(project)]) == 0
     out = capsys.readouterr().out
     assert (
-        "not in envgen's catalog (inferred, never applied): tensorflow 2.20.0 + tensorflow-metal 1.3.0"
-        in out
+        "not in envgen's catalog (inferred, never applied): tensorflow 2.20.0 +"
+        " tensorflow-metal 1.3.0" in out
     )
     assert "7 days before" in out
 
@@ -212,8 +214,8 @@ def test_pypi_down_uses_the_cache_and_says_so(project, pypi, capsys, monkeypatch
     )
     captured = capsys.readouterr()
     assert (
-        "warning: PyPI did not answer for tensorflow-metal (HTTP 503 after 4 tries); using the answer cached"
-        in captured.out
+        "warning: PyPI did not answer for tensorflow-metal (HTTP 503 after 4 tries);"
+        " using the answer cached" in captured.out
     )
     assert "update available" in captured.out
 
@@ -248,7 +250,8 @@ def test_live_pypi_offers_a_tf26_project_a_newer_pair(project, capsys, monkeypat
     assert "update available: tensorflow" in capsys.readouterr().out
 
 
-# ------------------------------------------------------------------ recorded Mach-O symbol checks
+# ------------------------------------------------------------------ recorded Mach-O
+# symbol checks
 
 
 def test_abi_checked_label_is_shown_beside_verified(project, pypi, capsys, monkeypatch):
@@ -261,8 +264,8 @@ def test_abi_checked_label_is_shown_beside_verified(project, pypi, capsys, monke
     pypi.serve_recorded()
     assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
     assert (
-        "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9)  [verified, ABI-checked]"
-        in capsys.readouterr().out
+        "update available: tensorflow 2.18.0 + tensorflow-metal 1.2.0 (Python 3.9) "
+        " [verified, ABI-checked]" in capsys.readouterr().out
     )
     assert run(["update", "--latest", "--json", "--dir", str(project)]) == 0
     assert json.loads(capsys.readouterr().out)["proposal"]["abi"] == "checked"
@@ -296,9 +299,9 @@ def test_inferred_pair_with_a_failed_check_is_not_shown_and_verbose_says_why(
         and "tensorflow-metal 1.3.0" in out
     )
     assert (
-        "    tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load: "
-        f"Symbol not found (1 of 160): readable {LOG_MESSAGE}"
-    ) in out
+        "    tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin"
+        f" fails to load: Symbol not found (1 of 160): readable {LOG_MESSAGE}" in out
+    )
 
 
 @pytest.mark.parametrize("missing", [(), ("__ZN3tsl8internal10LogMessageC1EPKcii",)])
@@ -342,13 +345,13 @@ def test_abi_check_flag_checks_unrecorded_inferred_pairs_before_showing_them(
     if missing:
         assert "not in envgen's catalog (inferred" not in captured.out
         assert (
-            "tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin fails to load"
-            in captured.out
+            "tensorflow-metal 1.3.0 + tensorflow 2.20.0: never proposed, the plugin"
+            " fails to load" in captured.out
         )
     else:
         assert (
-            "tensorflow 2.20.0 + tensorflow-metal 1.3.0 (Python 3.9)  [inferred, ABI-checked]"
-            in captured.out
+            "tensorflow 2.20.0 + tensorflow-metal 1.3.0 (Python 3.9)  [inferred,"
+            " ABI-checked]" in captured.out
         )
 
 
