@@ -14,15 +14,11 @@ from envgen.commands import options
 from envgen.commands.conventions import Output, command
 from envgen.errors import EXIT_CHECK_FAILED, SpecError
 from envgen.pypi.client import PyPIClient, fetch_all
-from envgen.releases.draft import (
-    draft_new_lines,
-    draft_pairs,
-    wheel_requires,
-    write_drafts,
-)
+from envgen.releases.draft import draft_new_lines, draft_pairs, write_drafts
 from envgen.releases.pinlock import write_locks
 from envgen.releases.pypifacts import TRACKED_PACKAGES
 from envgen.releases.refresh import compare_catalog
+from envgen.releases.wheelmeta import wheel_requires
 
 EXIT_CODES = {
     0: "catalog, locks/ and the symbol checks agree with PyPI",

@@ -21,13 +21,8 @@ from envgen.cli import run
 from envgen.pypi.answers import parse_json_api
 from envgen.pypi.client import PyPIClient
 from envgen.pypi.models import Releases
-from envgen.releases.draft import (
-    draft_new_lines,
-    draft_pairs,
-    new_lines,
-    wheel_requires,
-    write_drafts,
-)
+from envgen.releases.draft import draft_new_lines, draft_pairs, new_lines, write_drafts
+from envgen.releases.wheelmeta import wheel_requires
 
 LINE_REQUIRES = json.loads(
     (RECORDED / "line-requires.json").read_text(encoding="utf-8")
