@@ -127,7 +127,7 @@ class CompiledSdist(Exception):
         self.names = names
 
 
-def _run(
+def run_command(
     argv: Sequence[str], env: Mapping[str, str], cwd: Path
 ) -> tuple[int, str, str]:
     done = subprocess.run(
@@ -216,9 +216,13 @@ def sdist_compiles(url: str, sha256: str) -> bool:
 # ---- running uv ----------------------------------------------------------------------
 
 
-def _stand_in_wheel(directory: Path, name: str, version: str) -> None:
+def write_stand_in_wheel(
+    directory: Path, name: str, version: str, label: str = HELD_LABEL
+) -> None:
+    """A dependency-free wheel ``NAME-VERSION+LABEL`` standing in for a package conda
+    provides: uv must then agree with conda's version while installing nothing."""
     project = canonicalize_name(name).replace("-", "_")
-    full = f"{version}+{HELD_LABEL}"
+    full = f"{version}+{label}"
     info = f"{project}-{full}.dist-info"
     with zipfile.ZipFile(
         directory / f"{project}-{full}-py3-none-any.whl", "w"
@@ -248,7 +252,7 @@ def _holdable(held: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
 
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*\\)?$")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-_NEEDS_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
+NEEDS_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
 _DEPENDS = re.compile(
     r"(?:([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?\S+)? depends? on|(you) require) "
     r"([A-Za-z0-9][A-Za-z0-9._-]*)((?:[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)(?:,\s?[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)*)"
@@ -344,7 +348,9 @@ def uv_environment(target: PipTarget) -> dict[str, str]:
     return env
 
 
-def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolution:
+def resolve(
+    request: PipRequest, *, uv: str, run: Runner = run_command
+) -> PipResolution:
     """Resolve the pip side; raises PipUnsolvable, PipIndexUnreachable,
     PipPackageMissing, CompiledSdist."""
     target = request.target
@@ -354,7 +360,7 @@ def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolutio
         work = Path(tmp)
         (work / "conda-provided").mkdir()
         for name, version in held:
-            _stand_in_wheel(work / "conda-provided", name, version)
+            write_stand_in_wheel(work / "conda-provided", name, version)
         (work / "requirements.in").write_text(
             "\n".join(request.requirements) + "\n", encoding="utf-8"
         )
@@ -398,7 +404,7 @@ def resolve(request: PipRequest, *, uv: str, run: Runner = _run) -> PipResolutio
             code, _, err = run(argv, env, work)
             if code == 0:
                 break
-            needs = [canonicalize_name(n) for n in _NEEDS_WHEEL.findall(err)]
+            needs = [canonicalize_name(n) for n in NEEDS_WHEEL.findall(err)]
             needs = [n for n in needs if n not in from_source and n not in held_names]
             if needs:
                 from_source += (
@@ -471,7 +477,8 @@ def _locate(
 
 def find_uv() -> str:
     """The uv binary: the one the ``uv`` PyPI package ships (a dependency of envgen),
-    else uv on PATH."""
+    else uv on PATH. Both the lock's pip side and `catalog refresh --write-locks` use
+    it."""
     try:
         import uv
 
@@ -481,7 +488,7 @@ def find_uv() -> str:
     found = shutil.which("uv")
     if not found:
         raise EnvironmentProblem(
-            "uv is needed to resolve the pip side and was not found",
+            "uv is needed to resolve pip packages and was not found",
             "pip install uv (envgen depends on it: reinstalling envgen brings it)",
         )
     return found
@@ -493,7 +500,7 @@ class UvResolver:
 
     name = "uv"
 
-    def __init__(self, uv: str | None = None, run: Runner = _run) -> None:
+    def __init__(self, uv: str | None = None, run: Runner = run_command) -> None:
         self.uv = uv
         self.run = run
 

@@ -7,18 +7,14 @@ their conda pins and resolved against dependency-free stand-in wheels
 (``NAME-VERSION+conda``, one per PyPI release inside the pin), so pip's requirements
 must agree with conda's versions while conda keeps providing them; they are then left
 out of the file, as are pip, setuptools and wheel, which every envgen environment gets
-from conda-forge. Every subprocess goes through ``_run`` so tests can see the command.
+from conda-forge. Every subprocess goes through a ``Runner``
+(``lock.pipside.run_command`` by default) so tests can see the command.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
 import tempfile
-import zipfile
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +32,22 @@ from envgen.catalog.pinsets import (
     pin_set_name,
 )
 from envgen.errors import CatalogError, EnvironmentProblem
+from envgen.lock.pipside import (
+    NEEDS_WHEEL,
+    Runner,
+    find_uv,
+    parse_compiled,
+    run_command,
+    write_stand_in_wheel,
+)
 from envgen.names import METAL_PLATFORM, uv_python_platform
 from envgen.pypi.client import DEFAULT_BASE_URL, Repository, fetch_all
 
 UV_PLATFORM = uv_python_platform(METAL_PLATFORM)
 
 
-STUB_LOCAL = "conda"  # the local version label of the stand-in wheels
-
-
-Runner = Callable[[Sequence[str], Mapping[str, str], Path], tuple[int, str, str]]
+# The local version label of the stand-in wheels.
+STUB_LOCAL = "conda"
 
 
 @dataclass(frozen=True)
@@ -57,32 +59,6 @@ class PinSetResult:
     from_source: tuple[str, ...]
     conda_versions: tuple[tuple[str, str], ...]
     changed: bool
-
-
-def _run(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path
-) -> tuple[int, str, str]:
-    """Run a command in a directory; (exit code, stdout, stderr)."""
-    done = subprocess.run(
-        list(argv), env=dict(env), cwd=cwd, capture_output=True, text=True, check=False
-    )
-    return done.returncode, done.stdout, done.stderr
-
-
-def find_uv() -> str:
-    """The uv binary: the one the ``uv`` PyPI package ships, else uv on PATH."""
-    try:
-        import uv
-
-        return uv.find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        pass
-    found = shutil.which("uv")
-    if not found:
-        raise EnvironmentProblem(
-            "uv is needed to resolve the pin sets and was not found", "pip install uv"
-        )
-    return found
 
 
 def conda_to_pep440(name: str, spec: str) -> str:
@@ -108,52 +84,13 @@ def conda_to_pep440(name: str, spec: str) -> str:
     return text
 
 
-def _stub_wheel(directory: Path, name: str, version: str) -> None:
-    project = canonicalize_name(name).replace("-", "_")
-    full = f"{version}+{STUB_LOCAL}"
-    info = f"{project}-{full}.dist-info"
-    with zipfile.ZipFile(
-        directory / f"{project}-{full}-py3-none-any.whl", "w"
-    ) as wheel:
-        wheel.writestr(
-            f"{info}/METADATA",
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {full}\n",
-        )
-        wheel.writestr(
-            f"{info}/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: envgen\nRoot-Is-Purelib: true\nTag:"
-            " py3-none-any\n",
-        )
-        wheel.writestr(f"{info}/RECORD", "")
-
-
-_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*\\)?$")
-
-
-_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-
-
-_NEEDS_SOURCE = re.compile(r"Wheels are required for `([^`]+)`")
-
-
 def parse_uv_output(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
     """(name, version, sha256 hashes) for each requirement uv wrote."""
-    entries: list[tuple[str, str, list[str]]] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _ENTRY.match(line)
-        if match:
-            entries.append((canonicalize_name(match.group(1)), match.group(2), []))
-        elif line.startswith("--hash=") and entries:
-            entries[-1][2].extend(_HASH.findall(line))
-        else:
-            raise EnvironmentProblem(
-                f"uv wrote a line envgen cannot read: {line!r}",
-                "report this with uv's version",
-            )
-    return [(name, version, tuple(hashes)) for name, version, hashes in entries]
+    try:
+        compiled = parse_compiled(text)
+    except ValueError as error:
+        raise EnvironmentProblem(str(error), "report this with uv's version") from None
+    return [(name, version, hashes) for name, version, hashes, _ in compiled]
 
 
 @dataclass(frozen=True)
@@ -203,7 +140,7 @@ def _resolve(
                     "fix the pin in envgen/data/catalog.toml",
                 )
             for version in versions:
-                _stub_wheel(stubs, name, version)
+                write_stand_in_wheel(stubs, name, version, STUB_LOCAL)
         metal = pin_set_metal(line, python)
         requirements = [f"{tf_package(line, line.version)}=={line.version}"] + (
             [f"{METAL}=={metal}"] if metal else []
@@ -253,7 +190,7 @@ def _resolve(
                 break
             needs = [
                 name
-                for name in _NEEDS_SOURCE.findall(err)
+                for name in NEEDS_WHEEL.findall(err)
                 if canonicalize_name(name) not in from_source
             ]
             if not needs:
@@ -410,7 +347,7 @@ def lock_line(
     python: str | None = None,
     uv: str | None = None,
     index_url: str | None = None,
-    run: Runner = _run,
+    run: Runner = run_command,
 ) -> tuple[str, _Resolved]:
     """The text of one line's pin set (nothing written)."""
     python = python or line.default_python
@@ -437,7 +374,7 @@ def write_locks(
     repository: Repository,
     directory: Path | None = None,
     uv: str | None = None,
-    run: Runner = _run,
+    run: Runner = run_command,
 ) -> tuple[PinSetResult, ...]:
     """Regenerate ``locks/``: one pin set per catalog line and Python it supports; stale
     files removed.

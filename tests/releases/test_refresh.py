@@ -22,10 +22,11 @@ from envgen.catalog.lines import parse_catalog
 from envgen.catalog.pinsets import parse_pin_set
 from envgen.cli import run
 from envgen.errors import EnvironmentProblem
+from envgen.lock.pipside import find_uv
 from envgen.pypi.answers import parse_json_api
 from envgen.pypi.client import PyPIClient
 from envgen.pypi.models import Releases
-from envgen.releases.pinlock import conda_to_pep440, find_uv, write_locks
+from envgen.releases.pinlock import conda_to_pep440, write_locks
 from envgen.releases.refresh import compare_catalog
 
 ARM64_39 = "cp39-cp39-macosx_11_0_arm64"
