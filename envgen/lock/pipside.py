@@ -11,22 +11,19 @@ version, so pip never brings a second copy and every pip requirement on a conda 
 is checked against the version conda really provides. uv's answer (pins and sha256s) is
 then matched against the index's file list to give each pin the one file that installs
 on the target: the best wheel for its tags, or a pure-Python sdist where no wheel
-exists.
-"""
+exists."""
 
 from __future__ import annotations
 
 import io
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +35,22 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from envgen.errors import EnvironmentProblem
 from envgen.lock.simple_index import IndexFile, IndexUnreachable, many_project_files
+from envgen.lock.uvcompile import (
+    HELD_LABEL,
+    NEEDS_WHEEL,
+    Runner,
+    compile_argv,
+    find_uv,
+    parse_compiled,
+    run_command,
+    write_stand_in_wheel,
+)
 from envgen.names import METAL_PLATFORM, uv_python_platform
 
-HELD_LABEL = "envgen.conda"  # the local version label of a stand-in for a conda package
 MAX_SOURCE_ROUNDS = 8
+
+
 COMPILED_SOURCES = (
     ".c",
     ".cc",
@@ -57,8 +64,6 @@ COMPILED_SOURCES = (
     ".m",
     ".mm",
 )
-
-Runner = Callable[[Sequence[str], Mapping[str, str], Path], tuple[int, str, str]]
 
 
 @dataclass(frozen=True)
@@ -125,18 +130,6 @@ class CompiledSdist(Exception):
     def __init__(self, names: tuple[str, ...]) -> None:
         super().__init__(", ".join(names))
         self.names = names
-
-
-def run_command(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path
-) -> tuple[int, str, str]:
-    done = subprocess.run(
-        list(argv), env=dict(env), cwd=cwd, capture_output=True, text=True, check=False
-    )
-    return done.returncode, done.stdout, done.stderr
-
-
-# ---- which file a pin installs -------------------------------------------------------
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -213,32 +206,6 @@ def sdist_compiles(url: str, sha256: str) -> bool:
     return any(name.lower().endswith(COMPILED_SOURCES) for name in names)
 
 
-# ---- running uv ----------------------------------------------------------------------
-
-
-def write_stand_in_wheel(
-    directory: Path, name: str, version: str, label: str = HELD_LABEL
-) -> None:
-    """A dependency-free wheel ``NAME-VERSION+LABEL`` standing in for a package conda
-    provides: uv must then agree with conda's version while installing nothing."""
-    project = canonicalize_name(name).replace("-", "_")
-    full = f"{version}+{label}"
-    info = f"{project}-{full}.dist-info"
-    with zipfile.ZipFile(
-        directory / f"{project}-{full}-py3-none-any.whl", "w"
-    ) as wheel:
-        wheel.writestr(
-            f"{info}/METADATA",
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {full}\n",
-        )
-        wheel.writestr(
-            f"{info}/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: envgen\nRoot-Is-Purelib: true\nTag:"
-            " py3-none-any\n",
-        )
-        wheel.writestr(f"{info}/RECORD", "")
-
-
 def _holdable(held: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     usable = []
     for name, version in held:
@@ -250,60 +217,24 @@ def _holdable(held: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     return sorted(set(usable))
 
 
-_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*\\)?$")
-_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-NEEDS_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
 _DEPENDS = re.compile(
     r"(?:([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?\S+)? depends? on|(you) require) "
     r"([A-Za-z0-9][A-Za-z0-9._-]*)((?:[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)(?:,\s?[<>=!~]=?=?[A-Za-z0-9.*+!_-]+)*)"
 )
+
+
 _NETWORK = re.compile(
     r"error sending request|failed to fetch|connection refused|dns error|timed out|tcp"
     r" connect|network",
     re.I,
 )
+
+
 _MISSING = re.compile(
     r"not found in the package registry|was not found in the provided package"
     r" locations|no versions of ([A-Za-z0-9._-]+)",
     re.I,
 )
-
-
-def parse_compiled(
-    text: str,
-) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
-    """(name, version, sha256 hashes, names it is required by) for each pin uv wrote."""
-    entries: list[tuple[str, str, list[str], list[str]]] = []
-    in_via = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        match = _ENTRY.match(line)
-        if match:
-            entries.append((canonicalize_name(match.group(1)), match.group(2), [], []))
-            in_via = False
-        elif line.startswith("--hash=") and entries:
-            entries[-1][2].extend(_HASH.findall(line))
-        elif line.startswith("# via") and entries:
-            rest = line[len("# via") :].strip()
-            in_via = not rest
-            entries[-1][3].extend(x.strip() for x in rest.split(",") if x.strip())
-        elif line.startswith("#") and in_via and entries:
-            entries[-1][3].append(line.lstrip("#").strip())
-        elif line.startswith("#"):
-            continue
-        else:
-            raise ValueError(f"uv wrote a line envgen cannot read: {line!r}")
-    return [
-        (
-            n,
-            v,
-            tuple(h),
-            tuple(canonicalize_name(x) for x in via if not x.startswith("-")),
-        )
-        for n, v, h, via in entries
-    ]
 
 
 def _explanation(stderr: str) -> str:
@@ -370,37 +301,17 @@ def resolve(
         env = uv_environment(target)
         from_source: list[str] = []
         for _ in range(MAX_SOURCE_ROUNDS):
-            argv = [
+            argv = compile_argv(
                 uv,
-                "pip",
-                "compile",
-                "requirements.in",
-                "--constraint",
-                "constraints.txt",
-                "--find-links",
-                "conda-provided",
-                "--index-url",
-                request.index_url,
-                "--python-platform",
-                uv_python_platform(target.platform),
-                "--python-version",
-                target.python,
-                "--generate-hashes",
-                "--only-binary",
-                ":all:",
-                *[x for name in from_source for x in ("--no-binary", name)],
-                "--no-header",
-                "--no-config",
-                "--no-python-downloads",
+                index_url=request.index_url,
+                platform=uv_python_platform(target.platform),
+                python=target.python,
+                from_source=from_source,
                 # the interpreter that builds sdist metadata: envgen's own (uv would
                 # otherwise probe every Python on PATH, seconds behind pyenv-style
                 # shims)
-                "--python",
-                sys.executable,
-                "--quiet",
-                "--output-file",
-                "resolved.txt",
-            ]
+                interpreter=sys.executable,
+            )
             code, _, err = run(argv, env, work)
             if code == 0:
                 break
@@ -473,25 +384,6 @@ def _locate(
     if compiled:
         raise CompiledSdist(tuple(compiled))
     return tuple(packages)
-
-
-def find_uv() -> str:
-    """The uv binary: the one the ``uv`` PyPI package ships (a dependency of envgen),
-    else uv on PATH. Both the lock's pip side and `catalog refresh --write-locks` use
-    it."""
-    try:
-        import uv
-
-        return uv.find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        pass
-    found = shutil.which("uv")
-    if not found:
-        raise EnvironmentProblem(
-            "uv is needed to resolve pip packages and was not found",
-            "pip install uv (envgen depends on it: reinstalling envgen brings it)",
-        )
-    return found
 
 
 class UvResolver:

@@ -8,7 +8,7 @@ their conda pins and resolved against dependency-free stand-in wheels
 must agree with conda's versions while conda keeps providing them; they are then left
 out of the file, as are pip, setuptools and wheel, which every envgen environment gets
 from conda-forge. Every subprocess goes through a ``Runner``
-(``lock.pipside.run_command`` by default) so tests can see the command.
+(``lock.uvcompile.run_command`` by default) so tests can see the command.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from envgen.catalog.pinsets import (
     pin_set_name,
 )
 from envgen.errors import CatalogError, EnvironmentProblem
-from envgen.lock.pipside import (
+from envgen.lock.uvcompile import (
     NEEDS_WHEEL,
     Runner,
+    compile_argv,
     find_uv,
     parse_compiled,
     run_command,
@@ -158,33 +159,14 @@ def _resolve(
         env = {k: v for k, v in env.items() if not k.startswith(("UV_", "PIP_"))}
         from_source: list[str] = []
         for _ in range(12):
-            argv = [
+            argv = compile_argv(
                 uv,
-                "pip",
-                "compile",
-                "requirements.in",
-                "--constraint",
-                "constraints.txt",
-                "--find-links",
-                "conda-provided",
-                "--index-url",
-                index_url,
-                "--python-platform",
-                UV_PLATFORM,
-                "--python-version",
-                python,
-                "--generate-hashes",
-                "--only-binary",
-                ":all:",
-                *[x for name in from_source for x in ("--no-binary", name)],
-                "--no-annotate",
-                "--no-header",
-                "--no-config",
-                "--no-python-downloads",
-                "--quiet",
-                "--output-file",
-                "resolved.txt",
-            ]
+                index_url=index_url,
+                platform=UV_PLATFORM,
+                python=python,
+                from_source=from_source,
+                annotate=False,
+            )
             code, _, err = run(argv, env, work)
             if code == 0:
                 break

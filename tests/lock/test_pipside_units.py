@@ -7,14 +7,9 @@ import pytest
 
 from envgen.lock import canonical, simple_index
 from envgen.lock.canonical import Sources, choose_sources
-from envgen.lock.pipside import (
-    PipTarget,
-    _held_conflicts,
-    choose_file,
-    parse_compiled,
-    supported_tags,
-)
+from envgen.lock.pipside import PipTarget, _held_conflicts, choose_file, supported_tags
 from envgen.lock.simple_index import IndexFile, _from_html, _from_json
+from envgen.lock.uvcompile import parse_compiled
 
 MAC = PipTarget("osx-arm64", "3.9.18", "12.0")
 

@@ -22,7 +22,7 @@ from envgen.catalog.lines import parse_catalog
 from envgen.catalog.pinsets import parse_pin_set
 from envgen.cli import run
 from envgen.errors import EnvironmentProblem
-from envgen.lock.pipside import find_uv
+from envgen.lock.uvcompile import find_uv
 from envgen.pypi.answers import parse_json_api
 from envgen.pypi.client import PyPIClient
 from envgen.pypi.models import Releases
