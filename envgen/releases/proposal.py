@@ -167,25 +167,10 @@ def best_catalog_pairs(
                     "(a project with metal = false can move there)"
                 )
             continue
-        line_pythons = pairs.pythons(line, bool(current.metal))
-        if current.python in line_pythons:
-            pair = _catalog_pair(
-                line,
-                current.python,
-                current,
-                releases,
-                pre=pre,
-                include_yanked=include_yanked,
-                skipped=skipped,
-                abi=abi,
-            )
-            if pair is not None:
-                same.append(pair)
-                continue
-        for python in _pythons_in_order(current.python, line_pythons):
-            if python == current.python:
-                continue
-            quiet: list[str] = []
+        for python in _pythons_in_order(
+            current.python, pairs.pythons(line, bool(current.metal))
+        ):
+            own = python == current.python  # only its reasons reach the report
             pair = _catalog_pair(
                 line,
                 python,
@@ -193,11 +178,11 @@ def best_catalog_pairs(
                 releases,
                 pre=pre,
                 include_yanked=include_yanked,
-                skipped=quiet,
+                skipped=skipped if own else [],
                 abi=abi,
             )
             if pair is not None:
-                other.append(pair)
+                (same if own else other).append(pair)
                 break
 
     def best(pairs: list[Pair]) -> Pair | None:

@@ -13,35 +13,18 @@ import json
 
 import pytest
 import tomli
-from support.pypi_fixtures import RECORDED
+from support.pypi_fixtures import RECORDED, recorded_releases
 
 from envgen.catalog.abirecords import AbiRecords, load_abi_records
 from envgen.catalog.lines import Catalog, load_catalog, parse_catalog
 from envgen.cli import run
-from envgen.pypi.answers import parse_json_api
 from envgen.pypi.client import PyPIClient
-from envgen.pypi.models import Releases
 from envgen.releases.draft import draft_new_lines, draft_pairs, new_lines, write_drafts
 from envgen.releases.wheelmeta import wheel_requires
 
 LINE_REQUIRES = json.loads(
     (RECORDED / "line-requires.json").read_text(encoding="utf-8")
 )
-
-
-def recorded_releases() -> dict[str, Releases]:
-    from datetime import datetime, timezone
-
-    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    return {
-        name: Releases(
-            name,
-            parse_json_api(name, (RECORDED / f"{name}.json").read_bytes()),
-            "cache",
-            when,
-        )
-        for name in ("tensorflow", "tensorflow-macos", "tensorflow-metal")
-    }
 
 
 def recorded_requires(dist, package):
