@@ -40,13 +40,15 @@ def _pin_diff(name: str, old: str, new: str) -> str:
 def preview_changes(project_dir: Path, report: UpdateReport) -> Preview:
     """Render what the proposal would write, without writing anything."""
     from envgen.catalog.lines import load_catalog
+    from envgen.generate.edit import read_spec_text
     from envgen.generate.plan import make_plan
     from envgen.generate.render import render_files
     from envgen.generate.spec import parse_spec, set_spec_values
     from envgen.names import SPEC_FILE
+    from envgen.reading import read_regular
 
     project_dir = Path(project_dir)
-    text = (project_dir / SPEC_FILE).read_text(encoding="utf-8")
+    text = read_spec_text(project_dir)
     if not report.changes:
         return Preview(text, text, ())
     new_text = set_spec_values(text, **dict(report.changes))
@@ -55,7 +57,10 @@ def preview_changes(project_dir: Path, report: UpdateReport) -> Preview:
     rendered = {item.path: item.content for item in render_files(plan)}
     env_path = project_dir / "environment.yml"
     if "environment.yml" in rendered:
-        old_env = env_path.read_text(encoding="utf-8") if env_path.exists() else ""
+        try:
+            old_env = read_regular(env_path).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            old_env = ""
         diffs.append(
             (
                 "environment.yml",

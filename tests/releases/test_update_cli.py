@@ -4,6 +4,7 @@ server."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from support.pypi_fixtures import (
@@ -232,6 +233,28 @@ def test_malformed_answer_is_one_error_line_and_changes_nothing(project, pypi, c
         and "malformed" in err
     )
     assert _snapshot(project) == before
+
+
+def test_a_fifo_where_environment_yml_was_is_refused_not_waited_on(
+    project, pypi, capsys
+):
+    # The diff preview reads environment.yml; a FIFO there would block for ever.
+    pypi.serve_recorded()
+    (project / "environment.yml").unlink()
+    os.mkfifo(project / "environment.yml")
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "environment.yml is not a regular file" in err
+
+
+def test_a_spec_with_a_byte_order_mark_is_previewed_like_any_other(
+    project, pypi, capsys
+):
+    pypi.serve_recorded()
+    spec = project / "envgen.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + spec.read_bytes())
+    assert run(["update", "--latest", "--check", "--dir", str(project)]) == 1
+    assert '+version = "2.18"' in capsys.readouterr().out
 
 
 def test_no_project_is_bad_input(tmp_path, pypi, capsys):
