@@ -22,7 +22,7 @@ from pathlib import Path
 
 from envgen.catalog.lines import Catalog
 from envgen.doctor.context import ProjectFacts, parse_lock
-from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EnvgenError
+from envgen.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EnvgenError, SpecError
 from envgen.generate.plan import PREFIX_DIR, make_plan
 from envgen.generate.spec import load_spec
 from envgen.names import LOCK_FILE, SPEC_FILE
@@ -91,13 +91,13 @@ def _named_env_candidates(name: str) -> list[Path]:
     found: list[Path] = []
     try:
         for line in (
-            (home / ".conda" / "environments.txt")
-            .read_text(encoding="utf-8")
+            read_regular(home / ".conda" / "environments.txt")
+            .decode("utf-8", errors="replace")
             .splitlines()
         ):
             if line.strip() and Path(line.strip()).name == name:
                 found.append(Path(line.strip()))
-    except OSError:
+    except (OSError, SpecError):  # none, unreadable or not a regular file: not a list
         pass
     roots = [
         Path(os.environ[v])

@@ -333,6 +333,19 @@ def test_project_named_env_found_through_conda_environments_txt(tmp_path, monkey
     )
 
 
+@pytest.mark.parametrize("kind", ["not utf-8", "fifo"])
+def test_an_unreadable_conda_environments_txt_is_no_list_at_all(tmp_path, kind):
+    project = _project(tmp_path / "demo")
+    listing = Path.home() / ".conda" / "environments.txt"
+    listing.parent.mkdir(exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(listing)  # reading it would block for ever
+    else:
+        listing.write_bytes(b"\xff\xfe/opt/envs/demo\n")
+    target = choose_target(None, None, project, load_catalog())
+    assert target.project is not None and not target.project.env_found
+
+
 def test_project_without_its_env_falls_back_to_python3_on_path(tmp_path, monkeypatch):
     project = _project(tmp_path / "demo")
     monkeypatch.chdir(project)
