@@ -23,7 +23,8 @@ from envgen.releases.model import Pair
 
 @dataclass(frozen=True)
 class RefreshFinding:
-    kind: str  # "new-metal" | "new-tf-line" | "new-tf-patch" | "yanked" | "missing"
+    # "new-metal" | "new-tf-line" | "new-tf-patch" | "yanked" | "missing" | "pre-release"
+    kind: str
     package: str
     version: str
     detail: str
@@ -45,6 +46,42 @@ class RefreshReport:
 
 def _arm64_pythons(release: Release) -> tuple[str, ...]:
     return release.pythons_for(METAL_PLATFORM, CANDIDATE_PYTHONS)
+
+
+def _upcoming_lines(
+    package: str, answer: Releases | None, newest_line: tuple[int, ...]
+) -> list[RefreshFinding]:
+    """The newest pre-release of each TF line beyond the catalog that has no final
+    release yet: news for a maintainer, nothing to draft."""
+    if answer is None:
+        return []
+    final = {r.parsed.release[:2] for r in answer.usable()}
+    newest: dict[tuple[int, ...], Release] = {}
+    for release in answer.usable(pre=True):
+        minor = release.parsed.release[:2]
+        if (
+            release.is_prerelease
+            and minor > newest_line
+            and minor not in final
+            and _arm64_pythons(release)
+            and (minor not in newest or release.parsed > newest[minor].parsed)
+        ):
+            newest[minor] = release
+    return [
+        RefreshFinding(
+            "pre-release",
+            package,
+            release.version,
+            (
+                f"uploaded {release.upload_time:%Y-%m-%d}, "
+                if release.upload_time
+                else ""
+            )
+            + f"arm64 wheels for Python {', '.join(_arm64_pythons(release))}; line"
+            f" {minor[0]}.{minor[1]} has no final release yet (drafted once it has)",
+        )
+        for minor, release in sorted(newest.items())
+    ]
 
 
 def compare_catalog(
@@ -144,6 +181,7 @@ def compare_catalog(
                         f" catalog line {minor[0]}.{minor[1]}",
                     )
                 )
+        findings.extend(_upcoming_lines(package, answer, newest_line))
     newest_python = max(
         (p for line in catalog.lines for p in line.pythons), key=Version, default="3.9"
     )
@@ -155,6 +193,7 @@ def compare_catalog(
         "new-metal": 2,
         "new-tf-line": 3,
         "new-tf-patch": 4,
+        "pre-release": 5,
     }
     findings.sort(key=lambda f: (order[f.kind], f.package, Version(f.version)))
     return RefreshReport(tuple(findings), inferred, warnings)

@@ -89,6 +89,26 @@ def test_a_new_metal_release_is_reported_with_an_inferred_pair():
     )
 
 
+def test_a_pre_release_of_a_line_beyond_the_catalog_is_news_until_it_is_final():
+    tensorflow = recorded("tensorflow")
+    for version in ("2.22.0rc0", "2.22.0rc1"):
+        add_release(tensorflow, version, like="2.21.0", uploaded="2026-09-22T18:00:00")
+    report = compare_catalog(
+        make_test_catalog(), _releases(_recorded_all(tensorflow=tensorflow))
+    )
+    upcoming = [f for f in report.findings if f.kind == "pre-release"]
+    assert [(f.package, f.version) for f in upcoming] == [("tensorflow", "2.22.0rc1")]
+    assert "line 2.22 has no final release yet" in upcoming[0].detail
+    assert not report.needs_attention  # news, not a fault of the catalog
+
+    add_release(tensorflow, "2.22.0", like="2.21.0", uploaded="2026-11-02T10:00:00")
+    report = compare_catalog(
+        make_test_catalog(), _releases(_recorded_all(tensorflow=tensorflow))
+    )
+    assert not [f for f in report.findings if f.kind == "pre-release"]
+    assert ("new-tf-line", "2.22.0") in {(f.kind, f.version) for f in report.findings}
+
+
 def test_cli_refresh_exits_1_on_a_yanked_release_and_prints_it(monkeypatch, capsys):
     test_catalog = make_test_catalog()
     monkeypatch.setattr("envgen.commands.refresh.load_catalog", lambda: test_catalog)
