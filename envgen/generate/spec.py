@@ -126,12 +126,28 @@ def _refuse_unsafe_anywhere(value: object, key: str) -> None:
             _refuse_unsafe_anywhere(item, f"{key}[{index}]")
 
 
+def _spelled(key: str, example: str) -> str:
+    """An example setting in the form the user wrote it: a flag or an envgen.toml key."""
+    if key.startswith("--"):
+        return f"{key} {example}"
+    return f'{key.rpartition(".")[2]} = "{example}"'
+
+
 def _validate_tensorflow(value: str, key: str = "tensorflow.version") -> str:
     _refuse_unsafe(value, key)
     if not _TF_VERSION.fullmatch(value):
+        if _RELEASE.fullmatch(value) and re.search(r"(a|b|rc)[0-9]+$", value):
+            line = ".".join(value.split(".")[:2])
+            raise SpecError(
+                f"{key} {value!r} is a pre-release; envgen's catalog holds final"
+                " releases only",
+                f"use a final release or the line, e.g. {_spelled(key, line)}"
+                " (see `envgen matrix`)",
+            )
         raise SpecError(
             f"{key} {value!r} is not a TensorFlow line or release",
-            'write it like version = "2.6" or "2.6.0" (see `envgen matrix`)',
+            f"write it like {_spelled(key, '2.6')} or {_spelled(key, '2.6.0')}"
+            " (see `envgen matrix`)",
         )
     return value
 
@@ -153,7 +169,7 @@ def _validate_python(value: str, key: str = "environment.python") -> str:
     if not _PYTHON.fullmatch(value):
         raise SpecError(
             f"{key} {value!r} is not a Python minor version",
-            'write it like python = "3.9"',
+            f"write it like {_spelled(key, '3.9')}",
         )
     return value
 

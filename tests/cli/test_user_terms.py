@@ -67,6 +67,38 @@ def test_new_with_an_unknown_line_names_tf(tmp_path, capsys):
     assert _error(capsys).startswith("envgen: error: --tf: ")
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "problem", "hint"),
+    [
+        ("--tf", "2.x", "'2.x' is not a TensorFlow line", "--tf 2.6 or --tf 2.6.0"),
+        ("--tf", "2.13.0rc0", "'2.13.0rc0' is a pre-release", "e.g. --tf 2.13"),
+        ("--python", "3", "'3' is not a Python minor version", "like --python 3.9"),
+    ],
+)
+def test_a_malformed_version_flag_is_answered_in_flag_form(
+    tmp_path, capsys, flag, value, problem, hint
+):
+    argv = ["new", "demo", "--tf", "2.6", "--dir", str(tmp_path / "d"), flag, value]
+    assert run(argv) == 2
+    line = _error(capsys)
+    assert line.startswith(f"envgen: error: {flag} {problem}"), line
+    assert hint in line and " = " not in line, line
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_malformed_version_key_is_answered_in_key_form(tmp_path, capsys):
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    spec = project / "envgen.toml"
+    environment = (project / "environment.yml").read_bytes()
+    spec.write_text(spec.read_text().replace('version = "2.6"', 'version = "2.6.0b1"'))
+    assert run(["generate", "--dir", str(project)]) == 2
+    line = _error(capsys)
+    assert "tensorflow.version '2.6.0b1' is a pre-release" in line
+    assert 'e.g. version = "2.6"' in line
+    assert (project / "environment.yml").read_bytes() == environment
+
+
 def test_the_same_mistakes_in_envgen_toml_name_the_keys(tmp_path, capsys):
     project = tmp_path / "demo"
     create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
