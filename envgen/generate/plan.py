@@ -254,8 +254,8 @@ def why_caps(
     locks/ ("" when it is not).
 
     The closures are resolved for the plain case only: osx-arm64 alone, the line's own
-    TF and metal releases, and no extra pip packages (exact pins could conflict with
-    what those need; then the caps apply and the lock resolves the rest).
+    TF and metal releases, no extra pip or conda packages (exact pins could conflict
+    with what those need; then the caps apply and the lock resolves the rest).
     """
     others = [p for p in spec.platforms if p != METAL_PLATFORM]
     if others:
@@ -267,6 +267,17 @@ def why_caps(
         return (
             f"envgen.toml adds pip packages ({', '.join(spec.pip_packages)}), which"
             " exact pins could conflict with"
+        )
+    conda_extras = (JUPYTER_CONDA if spec.jupyter else ()) + tuple(
+        sorted(_extra_names(spec))
+    )
+    if conda_extras:
+        # conda-forge then provides pure-Python packages the pin set also pins
+        # (jupyterlab brings requests and urllib3): conda's version must win, and
+        # conda-forge need not have PyPI's newest release yet.
+        return (
+            f"the project adds conda packages ({', '.join(conda_extras)}), whose"
+            " dependencies conda-forge provides at its own versions"
         )
     if tf_version != line.version:
         return (

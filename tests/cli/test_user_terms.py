@@ -337,6 +337,11 @@ def test_update_apply_without_lock_names_the_next_command(
         ),
         ({"platforms": ("osx-arm64", "linux-64")}, "the project also targets linux-64"),
         ({"metal": False}, "Metal off is not the line's pair"),
+        (
+            {"jupyter": True},
+            "the project adds conda packages (ipykernel, jupyterlab), whose",
+        ),
+        ({"conda_packages": ("pandas",)}, "the project adds conda packages (pandas)"),
     ],
 )
 def test_each_step_away_from_the_pin_set_says_why_caps_apply(change, reason):

@@ -33,10 +33,15 @@ IS_ROOT = os.geteuid() == 0
 
 
 def _edit_spec(project: Path) -> None:
-    """Change envgen.toml so that generate has files to rewrite."""
+    """Change envgen.toml so that generate has files to rewrite (an environment.yml
+    over 1 kB)."""
+    extras = ", ".join(
+        f'"{name} >=1"'
+        for name in ("pandas", "matplotlib", "tqdm", "rich", "click", "pyyaml", "scipy")
+    )
     text = (project / "envgen.toml").read_text()
     (project / "envgen.toml").write_text(
-        text.replace("conda = []", 'conda = ["pandas"]')
+        text.replace("conda = []", f"conda = [{extras}]")
     )
 
 
