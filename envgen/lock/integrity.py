@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from envgen.lock.lockform import read_form
 from envgen.names import EXPLICIT_NOTICE, LOCK_FILE, explicit_lock_name
 from envgen.reading import read_regular
 
@@ -232,6 +233,11 @@ def read_lock(path: Path) -> LockFile:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return LockFile(raw, {}, f"{name} is not UTF-8 text (byte {error.start})")
+    form = read_form(raw)
+    if form.problem:
+        return LockFile(
+            raw, {}, f"{name} is not in the form envgen lock writes: {form.problem}"
+        )
     try:
         document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
@@ -260,6 +266,10 @@ def read_lock(path: Path) -> LockFile:
     custom = metadata.get("custom_metadata")
     if custom is not None and not isinstance(custom, dict):
         return LockFile(raw, {}, f"{name} has a malformed metadata.custom_metadata")
+    # what both readers use, as bootstrap.sh reads it: text, not YAML's types
+    document["package"] = [entry.as_dict() for entry in form.entries]
+    metadata["platforms"] = list(form.platforms)
+    metadata["custom_metadata"] = dict(form.custom)
     return LockFile(raw, document)
 
 
@@ -285,7 +295,8 @@ def explicit_problems(
         name = explicit_lock_name(platform)
         path = Path(project_dir) / name
         if not path.is_file():
-            problems.append(f"{name} is missing")
+            there = path.exists() or path.is_symlink()
+            problems.append(f"{name} is {'not a regular file' if there else 'missing'}")
             continue
         try:
             text = read_regular(path).decode("utf-8")

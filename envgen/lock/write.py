@@ -119,10 +119,20 @@ def write_lock(
     """
     from envgen.errors import CheckFailed
     from envgen.lock.integrity import LockIntegrityError, header_lines, render_explicit
+    from envgen.lock.lockform import read_form
 
+    form = read_form(data)
+    if form.problem:
+        # what bootstrap.sh would refuse is never written
+        raise CheckFailed(
+            f"conda-lock's writer made a conda-lock.yml bootstrap.sh cannot verify:"
+            f" {form.problem}",
+            "report it to envgen's maintainers with the environment.yml",
+        )
     document = yaml.load(data.decode("utf-8"), Loader=_YAML_LOADER)
+    document["package"] = [entry.as_dict() for entry in form.entries]
     header = header_lines(hashlib.sha256(data).hexdigest(), list(inputs.items()))
-    platforms = tuple(document.get("metadata", {}).get("platforms") or ())
+    platforms = tuple(form.platforms)
     try:
         rendered = {
             explicit_lock_name(p): render_explicit(document, p, header)

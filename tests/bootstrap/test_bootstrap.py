@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from support.fakemac import FAKEMAC, FakeMac
+from support.tools import require_tool
 
 from envgen.catalog.lines import load_catalog
 from envgen.generate.plan import make_plan
@@ -64,10 +65,7 @@ def _rendered_bootstrap(**kwargs) -> str:
 
 @pytest.mark.parametrize("case,kwargs", SPECS, ids=[c for c, _ in SPECS])
 def test_rendered_bootstrap_is_shellcheck_clean(case, kwargs, tmp_path):
-    shellcheck = shutil.which("shellcheck")
-    assert shellcheck, (
-        "shellcheck is required (apt-get install -y shellcheck; .ci/run installs it)"
-    )
+    shellcheck = require_tool("shellcheck")
     script = tmp_path / "bootstrap.sh"
     script.write_text(_rendered_bootstrap(**kwargs))
     result = subprocess.run(
@@ -403,14 +401,21 @@ def test_stale_lock_refused_unless_allowed(tmp_path, mac):
 
 def test_tampered_lock_refused(tmp_path, mac):
     project = make_project(tmp_path)
-    with open(project / "conda-lock.yml", "a") as handle:
-        handle.write("# edited by hand\n")
+    lock = project / "conda-lock.yml"
+    text = lock.read_text()
+    lock.write_text(text.replace("optional: false", "optional: true", 1))
     result = mac.run(project, "--allow-stale")
     assert result.returncode == 5
     assert (
         "conda-lock.yml does not match" in result.stderr
         and "envgen lock" in result.stderr
     )
+    lock.write_text(text + "# edited by hand\n")
+    result = mac.run(project, "--allow-stale")
+    assert result.returncode == 5
+    assert "conda-lock.yml is not in the form envgen lock writes" in result.stderr
+    assert "line " in result.stderr and "envgen lock" in result.stderr
+    assert not [c for c in mac.calls() if c.startswith("conda: create")]
 
 
 def test_missing_lock_refused(tmp_path, mac):

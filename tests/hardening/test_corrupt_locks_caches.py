@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -518,3 +519,18 @@ def test_lock_on_a_corrupt_environment_yml_is_bad_input_naming_it(
     assert code == 2, err
     assert_one_error_line(err, "environment.yml")
     assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device link"])
+def test_an_explicit_file_that_is_no_regular_file_is_named_so(project, capsys, kind):
+    explicit = project / "conda-osx-arm64.lock"
+    explicit.unlink()
+    if kind == "directory":
+        explicit.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(explicit)
+    else:
+        explicit.symlink_to("/dev/zero")
+    code, _, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 1, err
+    assert_one_error_line(err, "conda-osx-arm64.lock is not a regular file")

@@ -488,12 +488,18 @@ def test_freshness_check_noop_and_force(tmp_path, index, capsys):
     assert run(lock_args(project, index)) == 0
     assert run(["lock", "--dir", str(project), "--check"]) == 0
 
-    (project / "conda-lock.yml").write_text(
-        (project / "conda-lock.yml").read_text() + "\n"
-    )
+    lock = project / "conda-lock.yml"
+    text = lock.read_text()
+    lock.write_text(text.replace("optional: false", "optional: true", 1))
     assert run(["lock", "--dir", str(project), "--check"]) == 1
     assert (
         "conda-osx-arm64.lock does not match conda-lock.yml" in capsys.readouterr().err
+    )
+    lock.write_text(text + "\n")
+    assert run(["lock", "--dir", str(project), "--check"]) == 1
+    assert (
+        "conda-lock.yml is not in the form envgen lock writes: line"
+        in capsys.readouterr().err
     )
 
 

@@ -119,13 +119,17 @@ def _conda_entry(platform: str, line: str) -> dict:
     sha256 = (
         SHA256.get(filename) or hashlib.sha256(f"stand-in:{url}".encode()).hexdigest()
     )
+    name, version, _ = filename.rsplit("-", 2)
     return {
-        "name": filename.rsplit("-", 2)[0],
+        "name": name,
+        "version": version,
         "manager": "conda",
         "platform": platform,
         "dependencies": {},
         "url": url,
         "hash": {"md5": md5, "sha256": sha256},
+        "category": "main",
+        "optional": False,
     }
 
 
@@ -163,11 +167,14 @@ def write_team_locks(project: Path, platforms: tuple[str, ...] = PLATFORMS) -> N
         entries += [
             {
                 "name": name,
+                "version": path.rsplit("/", 1)[1].split("-")[1],
                 "manager": "pip",
                 "platform": platform,
                 "dependencies": {},
                 "url": f"{PYPI}/{path}",
                 "hash": {"sha256": digest},
+                "category": "main",
+                "optional": False,
             }
             for name, path, digest in PIP_WHEELS[platform]
         ]
