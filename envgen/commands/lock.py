@@ -244,7 +244,15 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         verbose: options.Verbose = False,
     ) -> None:
         """Resolve environment.yml into a hash-pinned conda-lock.yml and explicit files."""
+        from envgen.lock.run import LockRequest, check_request
+
         out = Output(as_json, quiet, verbose)
+        # the options are checked first, with --check too: a bad one is never "up to date"
+        check_request(
+            LockRequest(
+                Path(directory), tuple(platform or ()), solver, channel, pypi_index
+            )
+        )
         if check:
             from envgen.lock.run import freshness
 

@@ -114,6 +114,10 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             platforms=tuple(platform) if platform else (METAL_PLATFORM,),
         )
         target = directory if directory is not None else Path(name)
+        if not no_lock:  # a lock option that names nothing is refused before any file
+            from envgen.lock.run import LockRequest, check_request
+
+            check_request(LockRequest(target, (), solver, channel, pypi_index))
         plan = create_project(spec, target, FLAG_TERMS)
         document: dict = {
             "project": str(target),

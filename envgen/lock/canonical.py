@@ -36,6 +36,35 @@ def is_pypi(index_url: str) -> bool:
     return index_url.rstrip("/") in (PYPI_SIMPLE, pypi_simple_url())
 
 
+_URL_SCHEMES = ("http", "https", "file")
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` cannot name a conda channel or a simple index ("" when it can).
+
+    envgen reads channels and indexes over http(s) or from a file:// copy; anything else
+    (a bare word, ftp://, a URL with spaces) would fail later as "could not reach", or
+    be taken for another option.
+    """
+    if not url or any(char.isspace() or not char.isprintable() for char in url):
+        return "is not a URL (it is empty, or holds spaces or control characters)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a well-formed URL"
+    if parts.scheme not in _URL_SCHEMES:
+        what = f"a {parts.scheme}:// URL" if parts.scheme else "not a URL"
+        return f"is {what}: envgen reads http://, https:// and file:// URLs"
+    if parts.scheme == "file" and (
+        parts.netloc not in ("", "localhost") or not parts.path.startswith("/")
+    ):
+        return "is not a file:// URL of an absolute path (file:///path/to/copy)"
+    if parts.scheme != "file" and not host:
+        return "names no host"
+    return ""
+
+
 def normalized_url(url: str) -> str:
     """``url`` with its path's ``.`` and ``..`` segments resolved, as the solver reports
     it.

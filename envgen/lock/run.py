@@ -127,6 +127,43 @@ def _check_environment_current(project_dir: Path, plan) -> None:
         )
 
 
+def check_request(request: LockRequest) -> None:
+    """Refuse an option that cannot name anything (an unknown platform or solver, a
+    channel or index that is no URL), before any file is read or anything runs."""
+    from envgen.lock.canonical import url_problem
+    from envgen.lock.condalock import SOLVERS
+    from envgen.names import PLATFORMS
+
+    for platform in request.platforms:
+        if platform not in PLATFORMS:
+            raise SpecError(
+                f"--platform {platform}: envgen knows no such platform",
+                f"use one of {', '.join(PLATFORMS)}",
+            )
+    if request.solver not in SOLVERS:
+        raise SpecError(
+            f"--solver {request.solver}: unknown solver",
+            f"use one of {', '.join(SOLVERS)}",
+        )
+    for option, value in (
+        ("--channel", request.channel),
+        ("--pypi-index", request.pypi_index),
+    ):
+        if value is None or (
+            option == "--channel" and value.rstrip("/") in ("", "conda-forge")
+        ):
+            continue
+        problem = url_problem(value)
+        if problem:
+            example = (
+                "--channel file:///path/to/conda-forge-copy, an https:// mirror, or"
+                " conda-forge"
+                if option == "--channel"
+                else "--pypi-index https://pypi.org/simple"
+            )
+            raise SpecError(f"{option} {value} {problem}", f"pass e.g. {example}")
+
+
 def _platforms(request: LockRequest, plan) -> tuple[str, ...]:
     platforms = tuple(request.platforms) or plan.platforms
     unknown = [p for p in platforms if p not in plan.platforms]
@@ -150,6 +187,7 @@ def lock_project(
     from envgen.generate.spec import load_spec
 
     started = time.monotonic()
+    check_request(request)
     project_dir = Path(request.project_dir)
     plan = make_plan(load_spec(project_dir), load_catalog())
     platforms = _platforms(request, plan)

@@ -259,3 +259,45 @@ def test_every_command_reading_envgen_toml_accepts_a_byte_order_mark(
         err
     )  # lock --check: 1, never locked
     assert "TOML" not in err and "Traceback" not in err
+
+
+LOCK_OPTIONS = {
+    "platform-bogus": (["--platform", "bogus"], "--platform bogus"),
+    "solver-bogus": (["--solver", "bogus"], "--solver bogus"),
+    "channel-not-a-url": (["--channel", "not a url"], "--channel not a url"),
+    "channel-bare-word": (["--channel", "mirror"], "--channel mirror"),
+    "channel-relative-file": (["--channel", "file://rel/x"], "--channel file://"),
+    "index-ftp": (["--pypi-index", "ftp://x"], "--pypi-index ftp://x"),
+    "index-no-host": (["--pypi-index", "https:///simple"], "--pypi-index"),
+}
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "lock"])
+@pytest.mark.parametrize("case", sorted(LOCK_OPTIONS))
+def test_lock_refuses_an_option_that_names_nothing_before_anything_else(
+    tmp_path, capsys, case, check
+):
+    from support.hardening import fabricate_lock
+
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)  # --check would say "up to date"
+    extra, needle = LOCK_OPTIONS[case]
+    before = snapshot(project)
+    args = ["lock", *(["--check"] if check else []), "--dir", project, *extra]
+    code, out, err = cli(capsys, *args)
+    assert code == 2, out + err
+    assert_one_error_line(err, needle)
+    assert snapshot(project) == before
+
+
+def test_envgen_new_refuses_a_channel_that_is_no_url_and_creates_nothing(
+    tmp_path, capsys
+):
+    code, out, err = cli(
+        capsys,
+        *["new", "demo", "--tf", "2.6", "--dir", tmp_path / "made"],
+        *["--channel", "not a url"],
+    )
+    assert code == 2, out + err
+    assert_one_error_line(err, "--channel")
+    assert list(tmp_path.iterdir()) == []
