@@ -254,8 +254,15 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
             )
         )
         if check:
+            from envgen.catalog.lines import load_catalog
+            from envgen.generate.plan import make_plan
+            from envgen.generate.spec import load_spec
             from envgen.lock.run import freshness
 
+            if Path(directory).is_dir():
+                # an envgen.toml that is unreadable or invalid is that problem (exit 2,
+                # as `envgen generate` says it), not a stale lock
+                make_plan(load_spec(directory), load_catalog())
             state = freshness(directory)
             out.document({"fresh": state.fresh, "reasons": list(state.reasons)})
             if not state.fresh:

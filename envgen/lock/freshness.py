@@ -8,6 +8,7 @@ never imported here.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,27 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(read_regular(path)).hexdigest()
+
+
+def _input_sha256(path: Path) -> str | None:
+    """The sha256 of a lock input (envgen.toml, environment.yml), None when there is no
+    such file; one that exists but cannot be read (a directory, a FIFO, a device, a
+    dangling link or a loop) is refused naming it, never taken for a missing one."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        return sha256_of(path)
+    except OSError as error:
+        what = (
+            "a symbolic link to nothing"
+            if os.path.islink(path) and not os.path.exists(path)
+            else error.strerror or type(error).__name__
+        )
+        raise SpecError(
+            f"{path} cannot be read: {what}",
+            f"put the project's {path.name} there (`envgen generate` writes"
+            " environment.yml), then run again",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -76,10 +98,10 @@ def freshness(project_dir: Path) -> Freshness:
         ("envgen_toml_sha256", SPEC_FILE),
         ("environment_yml_sha256", ENV_FILE),
     ):
-        path = project_dir / name
-        if not path.is_file():
+        digest = _input_sha256(project_dir / name)
+        if digest is None:
             reasons.append(f"{name} is missing")
-        elif recorded.get(key) != sha256_of(path):
+        elif recorded.get(key) != digest:
             reasons.append(f"{name} changed since the lock was made")
     reasons += explicit_problems(project_dir, lock, platforms, (SPEC_FILE, ENV_FILE))
     return Freshness(not reasons, tuple(reasons), recorded, platforms)

@@ -193,10 +193,65 @@ def test_a_project_file_that_is_not_a_regular_file_is_refused_without_hanging(
     _make_special(project / name, kind)
     before = snapshot(project)
     code, out, err = cli(capsys, *command.split(), "--dir", project)
-    # 1 only where the file is the lock's input: a lock that cannot be checked is stale
-    assert code in (1, 2), (code, out, err)
+    # an input that cannot be read is that problem (2), never a stale lock (1); 1 only
+    # for an explicit file, which --check compares with conda-lock.yml
+    assert code == (1 if name.endswith(".lock") else 2), (code, out, err)
     assert_one_error_line(err, name)
     assert snapshot(project) == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["dangling", "loop", *SPECIAL_KINDS])
+@pytest.mark.parametrize("name", ["envgen.toml", "environment.yml"])
+def test_lock_check_on_an_unreadable_input_names_it_and_is_not_stale(
+    tmp_path, capsys, kind, name
+):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    path = project / name
+    if kind == "dangling":
+        path.unlink()
+        path.symlink_to(project / "nowhere")
+    elif kind == "loop":
+        path.unlink()
+        path.symlink_to(path)
+    else:
+        _make_special(path, kind)
+    before = snapshot(project)
+    code, out, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 2, (code, out, err)
+    line = assert_one_error_line(err, name)
+    assert "is missing" not in line and "stale" not in line
+    assert snapshot(project) == before
+
+
+def test_lock_check_on_invalid_toml_says_so_not_stale(tmp_path, capsys):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    (project / "envgen.toml").write_text("[project\nname = 1\n")
+    code, out, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 2, (code, out, err)
+    assert_one_error_line(err, "not valid TOML")
+
+
+def test_lock_check_without_envgen_toml_is_no_project(tmp_path, capsys):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    (project / "envgen.toml").unlink()
+    code, out, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 2, (code, out, err)
+    assert_one_error_line(err, "no envgen.toml")
+
+
+def test_lock_check_with_environment_yml_deleted_is_stale(tmp_path, capsys):
+    # a file that is genuinely not there is a lock out of date (1): `envgen generate`
+    # writes it back, then the lock is checked again
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    (project / "environment.yml").unlink()
+    code, out, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 1, (code, out, err)
+    assert_one_error_line(err, "environment.yml is missing")
 
 
 def test_a_runaway_envgen_toml_is_refused_by_size(tmp_path, capsys, monkeypatch):
