@@ -65,6 +65,12 @@ def _load(text: str) -> tomlkit.TOMLDocument:
             f"{SPEC_FILE} is not valid TOML: {error}",
             "fix the syntax at that line and column",
         ) from None
+    except RecursionError:
+        raise SpecError(
+            f"{SPEC_FILE} is nested too deeply",
+            "write packages and settings as flat lists of strings, as `envgen new`"
+            " does",
+        ) from None
 
 
 def _lists(document: tomlkit.TOMLDocument) -> dict[str, list]:

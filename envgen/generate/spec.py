@@ -329,12 +329,19 @@ def parse_spec(text: str) -> ProjectSpec:
     """Parse and validate envgen.toml text (no catalog checks)."""
     try:
         raw = tomli.loads(text.removeprefix("\ufeff"))  # a BOM some editors write first
+        _refuse_unsafe_anywhere(raw, "")
     except tomli.TOMLDecodeError as error:
         raise SpecError(
             f"{SPEC_FILE} is not valid TOML: {error}",
             "fix the syntax at that line and column",
         ) from None
-    _refuse_unsafe_anywhere(raw, "")
+    except RecursionError:  # tomli's nesting limit, or Python's (dotted keys)
+        raise SpecError(
+            f"{SPEC_FILE} is nested too deeply (arrays or tables inside one another"
+            " hundreds of levels down)",
+            "write packages and settings as flat lists of strings, as `envgen new`"
+            " does",
+        ) from None
     _check_keys(raw)
     project = raw.get("project", {})
     tensorflow = raw.get("tensorflow", {})

@@ -301,3 +301,26 @@ def test_envgen_new_refuses_a_channel_that_is_no_url_and_creates_nothing(
     assert code == 2, out + err
     assert_one_error_line(err, "--channel")
     assert list(tmp_path.iterdir()) == []
+
+
+DEEP = {
+    "arrays": lambda text: text.replace(
+        "conda = []", "conda = " + "[" * 1000 + "]" * 1000
+    ),
+    "inline-tables": lambda text: (
+        text + "[extra]\nx = " + "{a = " * 1000 + "1" + "}" * 1000
+    ),
+    "dotted-table": lambda text: text + "[x" + ".a" * 5000 + "]\n",
+}
+
+
+@pytest.mark.parametrize("command", ["generate", "add pandas", "lock --check"])
+@pytest.mark.parametrize("case", sorted(DEEP))
+def test_a_deeply_nested_spec_is_bad_input_not_a_crash(project, capsys, case, command):
+    spec = project / "envgen.toml"
+    spec.write_text(DEEP[case](spec.read_text()))
+    before = snapshot(project)
+    code, out, err = cli(capsys, *command.split(), "--dir", project)
+    assert code == 2, out + err
+    assert_one_error_line(err, "envgen.toml is nested too deeply")
+    assert snapshot(project) == before
