@@ -131,7 +131,11 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "--timeout",
                 metavar="SECONDS",
                 min=5,
-                help="Seconds the probe (import tensorflow, one op) may take.",
+                max=3600,  # inf or 1e10 would overflow the wait (an internal error)
+                help=(
+                    "Seconds the probe (import tensorflow, one op) may take (5 to"
+                    " 3600)."
+                ),
             ),
         ] = DEFAULT_TIMEOUT,
         probe_result: Annotated[

@@ -199,6 +199,20 @@ def test_probe_timeout_is_exit_3_and_kills_the_whole_probe(
     assert "gave no answer within 5 s" in _one_error_line(capsys)
 
 
+@pytest.mark.parametrize("value", ["inf", "1e400", "1e10", "3601", "nan", "4"])
+def test_a_timeout_out_of_bounds_is_a_usage_error_before_any_probe(
+    tmp_path, capsys, value
+):
+    called = tmp_path / "called"
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\ntouch {called}\n", encoding="utf-8")
+    python.chmod(0o755)
+    assert run(["doctor", "--python", str(python), "--timeout", value]) == 2
+    line = _one_error_line(capsys)
+    assert "--timeout" in line and "envgen doctor --help" in line
+    assert not called.exists()
+
+
 def test_recorded_probe_result(capsys):
     code, answer = _json_run(["--probe-result", str(FIXTURES / "healthy.json")], capsys)
     assert code == 0 and answer["summary"]["error"] == 0
