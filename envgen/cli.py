@@ -201,6 +201,45 @@ def _detach_stdout() -> None:
         pass
 
 
+_STANDARD_STREAMS = ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w"))
+
+
+def _open_standard_streams() -> None:
+    """A standard stream the caller closed (`envgen matrix >&-`) becomes /dev/null.
+
+    Python leaves ``sys.stdout`` None then, which every print would trip over; and the
+    closed descriptor would be the next file envgen opens, so a child process (the probe,
+    the solver) writing its output would write into that file. Output nobody can read is
+    dropped, as with ``>/dev/null``; the command still runs and its exit code still says
+    how it went.
+    """
+    for descriptor, name, mode in _STANDARD_STREAMS:
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            try:
+                devnull = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                continue
+            if devnull != descriptor:
+                os.dup2(devnull, descriptor)
+                os.close(devnull)
+            setattr(sys, name, None)
+        if getattr(sys, name) is None:
+            with suppress(OSError, ValueError):
+                setattr(
+                    sys,
+                    name,
+                    open(  # noqa: SIM115 - the process's stream, open until exit
+                        descriptor,
+                        mode,
+                        encoding="utf-8",
+                        errors="backslashreplace",
+                        closefd=False,
+                    ),
+                )
+
+
 def _run_command(command: Any, args: list[str]) -> int:
     with _sigint_raises_interrupted():
         result = command.main(args=args, prog_name="envgen", standalone_mode=False)
@@ -214,6 +253,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on argv and return the exit code (tests call this)."""
     args = list(argv) if argv is not None else sys.argv[1:]
     command: Any = None
+    _open_standard_streams()
     try:
         app, _ = build_app(modules_for(args))
         command = typer.main.get_command(app)

@@ -482,6 +482,56 @@ def test_output_into_a_closed_pipe_is_not_a_verdict(tmp_path):
     assert "Traceback" not in err
 
 
+def _close(*descriptors: int):
+    def close() -> None:
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+    return close
+
+
+@pytest.mark.parametrize("closed", [(1,), (2,), (0, 1, 2)], ids=["out", "err", "all"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "matrix",
+        "matrix --json",
+        "doctor --probe-result probe.json",
+        "generate",
+        "add pandas",
+        "remove pandas",
+    ],
+)
+def test_a_closed_standard_stream_is_dev_null_not_a_crash(
+    tmp_path, capsys, command, closed
+):
+    import shutil
+
+    project = new_project(capsys, tmp_path)
+    if command == "remove pandas":
+        assert cli(capsys, "add", "pandas", "--dir", project)[0] == 0
+    shutil.copy(
+        Path(__file__).parent.parent / "fixtures" / "doctor" / "healthy.json",
+        project / "probe.json",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "envgen", *command.split()],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if 2 not in closed else subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_close(*closed),
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr  # doctor: 1 only for its findings
+    assert "internal error" not in (done.stderr or "")
+    import tomli
+
+    spec = tomli.loads((project / "envgen.toml").read_text())
+    assert spec["packages"]["conda"] == (["pandas"] if command == "add pandas" else [])
+
+
 def test_stderr_to_a_full_device_does_not_crash(tmp_path, capsys):
     with open("/dev/full", "w") as full:
         done = subprocess.run(
