@@ -88,23 +88,23 @@ def apply_spec_edit(
     *,
     force: bool,
 ) -> dict:
-    """Write an edited (already checked) envgen.toml and re-render; if rendering
-    refuses, envgen.toml is put back.
+    """Write an edited (already checked) envgen.toml and re-render it, together: on any
+    failure (a refusal, an unreadable file, a full disk, Ctrl-C) neither envgen.toml nor
+    a managed file changes. A symbolic link envgen.toml is written through.
 
     Returns the --json document: the changes and what ``envgen generate`` would report.
     """
-    from envgen.atomic import atomic_write
-    from envgen.errors import EnvgenError
+    from envgen.errors import EnvgenError, from_os_error
     from envgen.names import SPEC_FILE
 
-    path = Path(project_dir) / SPEC_FILE
-    if new_text != old_text:
-        atomic_write(path, new_text)
     try:
-        plan, result = generate_project(project_dir, force=force)
-    except EnvgenError as error:
-        if new_text != old_text:
-            atomic_write(path, old_text)
+        plan, result = generate_project(
+            project_dir,
+            force=force,
+            spec_text=new_text if new_text != old_text else None,
+        )
+    except (EnvgenError, OSError) as failure:
+        error = failure if isinstance(failure, EnvgenError) else from_os_error(failure)
         raise type(error)(
             f"{SPEC_FILE} left unchanged: {error.message}",
             error.hint,

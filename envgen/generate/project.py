@@ -15,7 +15,7 @@ from envgen.catalog.lines import load_catalog
 from envgen.errors import GenerateError
 from envgen.generate.plan import TOML_TERMS, Plan, Terms, make_plan
 from envgen.generate.render import RenderedFile, is_unedited, render_files
-from envgen.generate.spec import ProjectSpec, load_spec, validate_spec
+from envgen.generate.spec import ProjectSpec, load_spec, parse_spec, validate_spec
 from envgen.names import SPEC_FILE
 from envgen.reading import read_regular
 
@@ -149,8 +149,15 @@ def _read_text(path: Path) -> str | None:
         ) from None
 
 
+def spec_target(project_dir: Path) -> Path:
+    """Where envgen.toml's content lives: the file a symbolic link envgen.toml points at
+    (an edit writes through the link, in the target's directory), else envgen.toml."""
+    path = Path(project_dir) / SPEC_FILE
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def generate_project(
-    project_dir: Path, *, force: bool = False
+    project_dir: Path, *, force: bool = False, spec_text: str | None = None
 ) -> tuple[Plan, GenerateResult]:
     """Re-render the managed files of a project from its envgen.toml.
 
@@ -158,9 +165,14 @@ def generate_project(
     unless ``force``. Files whose content would not change are not touched, so a re-run
     is a no-op. The files that change are committed together: on a failure or interrupt
     none of them is.
+
+    ``spec_text`` (``envgen add``/``remove``): a new envgen.toml, rendered from and
+    committed together with the files it changes, so that a failure anywhere (a bad
+    spec, an unreadable managed file, a full disk, Ctrl-C) leaves envgen.toml as it was.
     """
     project_dir = Path(project_dir)
-    plan = make_plan(load_spec(project_dir), load_catalog())
+    spec = load_spec(project_dir) if spec_text is None else parse_spec(spec_text)
+    plan = make_plan(spec, load_catalog())
     managed = [item for item in render_files(plan) if item.kind == "managed"]
     with directory_lock(project_dir):
         recover(
@@ -187,13 +199,13 @@ def generate_project(
             if current[item.path] != item.content
             or ((project_dir / item.path).stat().st_mode & 0o777) != _mode(item)
         ]
-        commit_files(
-            project_dir,
-            [
-                PendingFile(project_dir / item.path, item.content, _mode(item))
-                for item in changed
-            ],
-        )
+        files = [
+            PendingFile(project_dir / item.path, item.content, _mode(item))
+            for item in changed
+        ]
+        if spec_text is not None:
+            files.append(PendingFile(spec_target(project_dir), spec_text))
+        commit_files(project_dir, files)
     written = tuple(item.path for item in changed)
     unchanged = tuple(item.path for item in managed if item not in changed)
     return plan, GenerateResult(written, unchanged)

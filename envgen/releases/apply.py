@@ -87,10 +87,9 @@ def apply_update(
 ) -> ApplyResult:
     """Write the proposal into envgen.toml, re-render the managed files and re-lock.
 
-    If re-rendering refuses (a managed file edited by hand), envgen.toml is put back as
-    it was.
+    If re-rendering refuses (a managed file edited by hand), envgen.toml is left as it
+    was.
     """
-    from envgen.atomic import atomic_write
     from envgen.generate.project import generate_project
     from envgen.names import SPEC_FILE
 
@@ -100,13 +99,9 @@ def apply_update(
             "nothing to do",
         )
     preview = preview_changes(project_dir, report)
-    spec_path = Path(project_dir) / SPEC_FILE
-    atomic_write(spec_path, preview.new_spec_text)
-    try:
-        _, result = generate_project(Path(project_dir))
-    except BaseException:
-        atomic_write(spec_path, preview.spec_text)
-        raise
+    # envgen.toml is committed with the files it re-renders (through a symbolic link):
+    # any failure, Ctrl-C included, leaves both as they were
+    _, result = generate_project(Path(project_dir), spec_text=preview.new_spec_text)
     written = (SPEC_FILE, *result.written)
     if not lock:
         return ApplyResult(

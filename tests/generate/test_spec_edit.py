@@ -122,3 +122,69 @@ def test_cli_add_leaves_envgen_toml_unchanged_when_rendering_refuses(tmp_path, c
     err = capsys.readouterr().err
     assert "envgen.toml left unchanged: refusing to overwrite bootstrap.sh" in err
     assert (project / "envgen.toml").read_bytes() == before
+
+
+def _break_environment_yml(project):
+    (project / "environment.yml").unlink()
+    (project / "environment.yml").symlink_to("environment.yml")  # a loop: ELOOP
+
+
+def _scripts_a_file(project):
+    import shutil
+
+    shutil.rmtree(project / "scripts")
+    (project / "scripts").write_text("x\n")  # scripts/verify_gpu.py: ENOTDIR
+
+
+def _interrupt_the_commit(project, monkeypatch):
+    import envgen.generate.project as generate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "commit_files", interrupted)
+
+
+@pytest.mark.parametrize("command", [["add", "pandas"], ["remove", "pandas"]])
+@pytest.mark.parametrize(
+    "fault", ["environment.yml-loop", "scripts-a-file", "interrupted"]
+)
+def test_add_and_remove_leave_every_file_unchanged_on_any_failure(
+    tmp_path, capsys, monkeypatch, command, fault
+):
+    from support.hardening import snapshot
+
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    if command[0] == "remove":
+        assert run(["add", "pandas", "--dir", str(project)]) == 0
+        capsys.readouterr()
+    if fault == "environment.yml-loop":
+        _break_environment_yml(project)
+    elif fault == "scripts-a-file":
+        _scripts_a_file(project)
+    else:
+        _interrupt_the_commit(project, monkeypatch)
+    before = snapshot(project)
+    code = run([*command, "--dir", str(project)])
+    err = capsys.readouterr().err
+    assert code == (130 if fault == "interrupted" else 2), err
+    if fault != "interrupted":
+        assert err.count("\n") == 1 and "envgen.toml left unchanged" in err, err
+    assert snapshot(project) == before
+
+
+def test_add_writes_through_a_symlinked_envgen_toml(tmp_path, capsys):
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (project / "envgen.toml").rename(shared / "envgen.toml")
+    (project / "envgen.toml").symlink_to(shared / "envgen.toml")
+    assert run(["add", "pandas", "--dir", str(project)]) == 0, capsys.readouterr().err
+    assert (project / "envgen.toml").is_symlink()
+    assert parse_spec((shared / "envgen.toml").read_text()).conda_packages == (
+        "pandas",
+    )
+    assert sorted(p.name for p in shared.iterdir()) == ["envgen.toml"]  # no temps left
+    assert "pandas" in (project / "environment.yml").read_text()
