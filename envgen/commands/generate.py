@@ -26,20 +26,37 @@ def caps_note(reason: str) -> str:
     )
 
 
+def lock_state(project_dir: Path):
+    """Whether the lock is fresh, for the next-step line once the files are written: it
+    never fails the command. A conda-lock.yml that cannot be checked at all (a
+    directory, a FIFO, a device, past the size limit) is not fresh, the reason naming it
+    and what to do, as a lock that is not valid YAML is; `envgen lock --check` and
+    `envgen lock` refuse it with that line.
+    """
+    from envgen.errors import EnvgenError, from_os_error
+    from envgen.lock.run import Freshness, freshness
+
+    try:
+        return freshness(project_dir)
+    except (EnvgenError, OSError) as failure:
+        error = failure if isinstance(failure, EnvgenError) else from_os_error(failure)
+        return Freshness(
+            False, (f"the lock cannot be checked: {error.message}; {error.hint}",)
+        )
+
+
 def report_rendered(
     out: Output, plan: Plan, result: GenerateResult, project_dir: Path
 ) -> None:
     """What a re-render changed, why the pip pins are caps (when they are), and what to
     run next."""
-    from envgen.lock.run import freshness
-
     if not result.written:
         out.say("up to date: nothing to write")
     else:
         out.say("wrote " + ", ".join(result.written))
     if plan.caps_reason and "environment.yml" in result.written:
         out.say(caps_note(plan.caps_reason))
-    state = freshness(project_dir)
+    state = lock_state(project_dir)
     if not state.fresh:
         where = "" if Path(project_dir) == Path(".") else f" --dir {project_dir}"
         out.next_step(f"envgen lock{where}", "; ".join(state.reasons))
@@ -47,9 +64,7 @@ def report_rendered(
 
 def generate_document(plan: Plan, result: GenerateResult, project_dir: Path) -> dict:
     """The --json document of a re-render."""
-    from envgen.lock.run import freshness
-
-    state = freshness(project_dir)
+    state = lock_state(project_dir)
     return {
         "written": list(result.written),
         "unchanged": list(result.unchanged),

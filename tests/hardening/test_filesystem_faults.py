@@ -10,6 +10,7 @@ as a non-root user; each says so when it cannot run.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -252,6 +253,40 @@ def test_lock_check_with_environment_yml_deleted_is_stale(tmp_path, capsys):
     code, out, err = cli(capsys, "lock", "--check", "--dir", project)
     assert code == 1, (code, out, err)
     assert_one_error_line(err, "environment.yml is missing")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", [*SPECIAL_KINDS, "runaway"])
+@pytest.mark.parametrize("command", ["generate", "add pandas", "generate --json"])
+def test_an_unreadable_conda_lock_yml_does_not_fail_a_re_render(
+    tmp_path, capsys, monkeypatch, kind, command
+):
+    # the managed files are written before the lock is looked at: the lock is only the
+    # next step, named with what is wrong with it, never an error after the commit
+    import envgen.reading
+
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    if kind == "runaway":
+        # above every other project file (bootstrap.sh is the largest)
+        limit = 2 * max(p.stat().st_size for p in project.rglob("*") if p.is_file())
+        monkeypatch.setattr(envgen.reading, "MAX_PROJECT_FILE", limit)
+        with (project / "conda-lock.yml").open("a") as handle:
+            handle.write("#" * limit + "\n")
+    else:
+        _make_special(project / "conda-lock.yml", kind)
+    if command.startswith("generate"):
+        _edit_spec(project)
+    code, out, err = cli(capsys, *command.split(), "--dir", project)
+    assert code == 0, (out, err)
+    assert "pandas" in (project / "environment.yml").read_text()
+    if command.endswith("--json"):
+        document = json.loads(out)
+        assert document["lock_fresh"] is False and document["next"] == "envgen lock"
+    else:
+        next_line = out.splitlines()[-1]
+        assert next_line.startswith("next: envgen lock"), out
+        assert "conda-lock.yml" in next_line and "cannot be checked" in next_line
 
 
 def test_a_runaway_envgen_toml_is_refused_by_size(tmp_path, capsys, monkeypatch):
