@@ -201,6 +201,28 @@ def _validate_conda(specs: tuple[str, ...]) -> tuple[str, ...]:
     return specs
 
 
+_OPTION_AFTER_SPACE = re.compile(r"\s-")
+
+
+def _misread_in_requirements_file(spec: str) -> str:
+    """What in a pip spec the lock's requirements file would read as something else
+    ("" when nothing): the pip side is resolved from a requirements file, where `` #``
+    starts a comment, `` -`` an option (``--index-url``), ``\\`` continues the line and
+    ``${NAME}`` is an environment variable, even inside a marker's quotes."""
+    if "#" in spec:
+        return "'#', which a requirements file reads as the start of a comment"
+    if _OPTION_AFTER_SPACE.search(spec):
+        return (
+            "a space followed by '-', which a requirements file reads as an option"
+            " (--index-url …)"
+        )
+    if "\\" in spec:
+        return "a backslash, which a requirements file reads as a line continuation"
+    if "$" in spec:
+        return "'$', which a requirements file expands as an environment variable"
+    return ""
+
+
 def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
     for index, spec in enumerate(specs):
         _refuse_unsafe(spec, f"packages.pip[{index}]")
@@ -208,6 +230,13 @@ def _validate_pip(specs: tuple[str, ...]) -> tuple[str, ...]:
             raise SpecError(
                 f"packages.pip entry {spec!r} has leading or trailing spaces",
                 'write it like "tqdm" or "tqdm>=4.60"',
+            )
+        misread = _misread_in_requirements_file(spec)
+        if misread:
+            raise SpecError(
+                f"packages.pip entry {spec!r} holds {misread}",
+                "a requirement needs none of these (PEP 508: name, extras, versions, a"
+                " marker): write it like \"tqdm>=4.60; python_version >= '3.9'\"",
             )
         try:
             requirement = Requirement(spec)

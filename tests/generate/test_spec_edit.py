@@ -188,3 +188,22 @@ def test_add_writes_through_a_symlinked_envgen_toml(tmp_path, capsys):
     )
     assert sorted(p.name for p in shared.iterdir()) == ["envgen.toml"]  # no temps left
     assert "pandas" in (project / "environment.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "tqdm; python_version == 'a #b'",
+        "tqdm; python_version == 'a --index-url http://evil/simple'",
+    ],
+)
+def test_cli_add_refuses_a_pip_spec_the_requirements_file_would_misread(
+    tmp_path, capsys, spec
+):
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    before = (project / "envgen.toml").read_bytes()
+    assert run(["add", "--pip", spec, "--dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "packages.pip entry" in err, err
+    assert (project / "envgen.toml").read_bytes() == before

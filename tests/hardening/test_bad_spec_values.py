@@ -148,6 +148,26 @@ MALFORMED = {
     "platform-unknown": ("environment.platforms", "win-64", "environment.platforms"),
     "channel-other": ("environment.channels", "defaults", "environment.channels"),
     "location-other": ("environment.location", "/tmp", "environment.location"),
+    # what the lock's requirements file would read as a comment, an option, a line
+    # continuation or a variable, even inside a marker's quotes
+    "pip-hash-in-marker": ("packages.pip", "tqdm; python_version == 'a #b'", "'#'"),
+    "pip-option-in-marker": (
+        "packages.pip",
+        "tqdm; python_version == 'a --index-url http://x'",
+        "option",
+    ),
+    "pip-variable-in-marker": (
+        "packages.pip",
+        "tqdm; python_version == '${HOME}'",
+        "environment variable",
+    ),
+    "pip-backslash-in-marker": (
+        "packages.pip",
+        "tqdm; python_version == 'a\\b'",
+        "backslash",
+    ),
+    "conda-hash": ("packages.conda", "pandas >=2 #x", "packages.conda"),
+    "conda-option": ("packages.conda", "pandas >=2 --channel x", "packages.conda"),
 }
 
 
