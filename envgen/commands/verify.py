@@ -14,7 +14,7 @@ import typer
 from envgen.catalog.lines import load_catalog
 from envgen.commands import options
 from envgen.commands.conventions import Output, command
-from envgen.doctor.verify import plan_run, run_verification
+from envgen.doctor.verify import checked_report_path, plan_run, run_verification
 
 EXIT_CODES = {
     0: "the GPU is present and ran the ops (or --allow-cpu)",
@@ -78,6 +78,8 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         The training run is timed on the CPU and on the GPU.
         """
         out = Output(as_json, quiet, verbose)
+        if report_path is not None:  # refused before anything runs
+            report_path = checked_report_path(report_path)
         run = plan_run(python, directory, tf, load_catalog())
         out.progress(
             f"envgen verify: {run.python} ({run.python_reason}); script:"
@@ -91,7 +93,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
             # the verdict comes from the script's report, never from its exit status
             report_file = (
-                report_path.resolve()
+                report_path
                 if report_path is not None
                 else Path(scratch) / "report.json"
             )

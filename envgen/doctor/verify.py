@@ -10,7 +10,10 @@ error, or no report at all.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -20,10 +23,11 @@ from typing import TextIO
 from envgen.atomic import atomic_write
 from envgen.catalog.lines import Catalog
 from envgen.doctor.target import InterpreterError, choose_target, find_project
+from envgen.errors import SpecError
 from envgen.generate.plan import make_plan
 from envgen.generate.render import render_files
 from envgen.generate.spec import ProjectSpec, load_spec
-from envgen.names import METAL_PLATFORM
+from envgen.names import LOCK_FILE, METAL_PLATFORM, SPEC_FILE
 
 SCRIPT_PATH = "scripts/verify_gpu.py"
 
@@ -146,6 +150,72 @@ def _read_report(path: Path, returncode: int, python: Path) -> dict:
             " it with ./bootstrap.sh",
         )
     return report
+
+
+# What a report must never replace, by path inside an envgen project: the files of the
+# manifest (templates/project.toml) and these.
+_OWN_PATTERNS = (
+    LOCK_FILE,
+    "conda-*.lock",
+    "scripts/*",
+    ".github/*",
+    ".envgen-*",
+)
+
+
+def _own_file(path: Path) -> str:
+    """The project file ``path`` (absolute, resolved) is, as ``envgen.toml`` or
+    ``scripts/verify_gpu.py`` ("" when it is none): the path inside the nearest envgen
+    project above it that the manifest or :data:`_OWN_PATTERNS` names."""
+    from envgen.generate.render import file_templates
+
+    patterns = (*(item.path for item in file_templates()), *_OWN_PATTERNS)
+    for project in path.parents:
+        if not os.path.lexists(project / SPEC_FILE):
+            continue
+        inside = path.relative_to(project).as_posix()
+        if any(fnmatch.fnmatchcase(inside, pattern) for pattern in patterns):
+            return inside
+        return ""
+    return ""
+
+
+def checked_report_path(path: Path) -> Path:
+    """Where ``--report FILE`` may be written (its links followed), checked before
+    anything runs: never one of a project's own files, never anything but a regular
+    file (a FIFO, a device, a directory)."""
+    given = Path(os.path.abspath(Path(path).expanduser()))
+    resolved = Path(os.path.realpath(given))
+    # the path as given (a project's envgen.toml that links elsewhere), each link on the
+    # way (a link.json to envgen.toml) and where they lead
+    hops = [given]
+    while hops[-1].is_symlink() and len(hops) < 40:
+        hops.append(Path(os.path.abspath(hops[-1].parent / os.readlink(hops[-1]))))
+    for candidate in dict.fromkeys((*hops, resolved)):
+        own = _own_file(candidate)
+        if own:
+            raise SpecError(
+                f"--report {path} would overwrite {own}, a file of the envgen project"
+                f" in {candidate.parents[len(Path(own).parts) - 1]}",
+                "write the report to a file of its own, e.g. --report"
+                " verify-report.json",
+            )
+    try:
+        info = os.stat(resolved)
+    except FileNotFoundError:
+        return resolved
+    except OSError as error:
+        raise SpecError(
+            f"--report {path} cannot be written: {error.strerror or error}",
+            "pass a path to a new or regular file",
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise SpecError(
+            f"--report {path} is {what}",
+            "pass a path to a new or regular file",
+        )
+    return resolved
 
 
 def run_verification(

@@ -4,6 +4,7 @@ verify` around it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import venv
 from pathlib import Path
@@ -218,6 +219,64 @@ def test_envgen_verify_runs_project_script_and_trusts_only_its_report(tmp_path, 
         run(["verify", "--python", str(python), "--dir", str(project), "--allow-cpu"])
         == 0
     )
+
+
+def _link(name: str, to: str):
+    def make(project: Path) -> None:
+        (project / name).symlink_to(to)
+
+    return make
+
+
+REPORT_TARGETS = {
+    "envgen.toml": ("envgen.toml", None),
+    "environment.yml": ("environment.yml", None),
+    "bootstrap.sh": ("bootstrap.sh", None),
+    "verify-script": ("scripts/verify_gpu.py", None),
+    "train.py": ("train.py", None),
+    "README.md": ("README.md", None),
+    "conda-lock.yml": ("conda-lock.yml", None),
+    "explicit-lock": ("conda-osx-arm64.lock", None),
+    "workflow": (".github/workflows/verify.yml", None),
+    "link-to-envgen.toml": ("r.json", _link("r.json", "envgen.toml")),
+    "fifo": ("fifo", lambda project: os.mkfifo(project / "fifo")),
+    "directory": ("scripts", None),
+    "device": ("zero", _link("zero", "/dev/zero")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPORT_TARGETS))
+def test_envgen_verify_refuses_a_report_path_it_must_not_replace_before_running(
+    tmp_path, capsys, monkeypatch, case
+):
+    from support.hardening import assert_one_error_line, snapshot
+
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    (project / "conda-lock.yml").write_text("version: 1\n")
+    (project / "conda-osx-arm64.lock").write_text("@EXPLICIT\n")
+    relative, make = REPORT_TARGETS[case]
+    if make is not None:
+        make(project)
+    python, log = _recording_python(tmp_path, 0, GPU_REPORT)
+    monkeypatch.chdir(project)
+    before = snapshot(project)
+    code = run(["verify", "--python", str(python), "--report", relative])
+    assert code == 2
+    assert_one_error_line(capsys.readouterr().err, "--report")
+    assert not log.exists()  # nothing ran
+    assert snapshot(project) == before
+
+
+def test_envgen_verify_report_writes_through_to_a_new_file(tmp_path, monkeypatch):
+    project = tmp_path / "demo"
+    create_project(ProjectSpec(name="demo", tensorflow="2.6", python="3.9"), project)
+    python, _ = _recording_python(tmp_path, 0, GPU_REPORT)
+    monkeypatch.chdir(project)
+    (project / "old.json").write_text("{}")
+    for name in ("verify-report.json", "old.json"):
+        assert run(["verify", "--python", str(python), "--report", name]) == 0
+        assert json.loads((project / name).read_text()) == GPU_REPORT
 
 
 def test_envgen_verify_outside_a_project_renders_the_script(tmp_path, monkeypatch):
