@@ -78,8 +78,11 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         The training run is timed on the CPU and on the GPU.
         """
         out = Output(as_json, quiet, verbose)
-        if report_path is not None:  # refused before anything runs
+        # refused before anything runs
+        if report_path is not None:
             report_path = checked_report_path(report_path)
+        if plot is not None:
+            plot = checked_report_path(plot, "--plot")
         run = plan_run(python, directory, tf, load_catalog())
         out.progress(
             f"envgen verify: {run.python} ({run.python_reason}); script:"
@@ -87,7 +90,7 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         )
         args: list[str] = []
         if plot is not None:
-            args += ["--plot", str(plot.resolve())]
+            args += ["--plot", str(plot)]
         if allow_cpu:
             args.append("--allow-cpu")
         with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:

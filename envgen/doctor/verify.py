@@ -180,10 +180,10 @@ def _own_file(path: Path) -> str:
     return ""
 
 
-def checked_report_path(path: Path) -> Path:
-    """Where ``--report FILE`` may be written (its links followed), checked before
-    anything runs: never one of a project's own files, never anything but a regular
-    file (a FIFO, a device, a directory)."""
+def checked_report_path(path: Path, option: str = "--report") -> Path:
+    """Where ``--report FILE`` (or ``--plot PNG``) may be written (its links followed),
+    checked before anything runs: never one of a project's own files, never anything but
+    a regular file (a FIFO, a device, a directory)."""
     given = Path(os.path.abspath(Path(path).expanduser()))
     resolved = Path(os.path.realpath(given))
     # the path as given (a project's envgen.toml that links elsewhere), each link on the
@@ -195,10 +195,10 @@ def checked_report_path(path: Path) -> Path:
         own = _own_file(candidate)
         if own:
             raise SpecError(
-                f"--report {path} would overwrite {own}, a file of the envgen project"
+                f"{option} {path} would overwrite {own}, a file of the envgen project"
                 f" in {candidate.parents[len(Path(own).parts) - 1]}",
-                "write the report to a file of its own, e.g. --report"
-                " verify-report.json",
+                f"write it to a file of its own, e.g. {option} verify-report"
+                + (".json" if option == "--report" else ".png"),
             )
     try:
         info = os.stat(resolved)
@@ -206,13 +206,13 @@ def checked_report_path(path: Path) -> Path:
         return resolved
     except OSError as error:
         raise SpecError(
-            f"--report {path} cannot be written: {error.strerror or error}",
+            f"{option} {path} cannot be written: {error.strerror or error}",
             "pass a path to a new or regular file",
         ) from None
     if not stat.S_ISREG(info.st_mode):
         what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         raise SpecError(
-            f"--report {path} is {what}",
+            f"{option} {path} is {what}",
             "pass a path to a new or regular file",
         )
     return resolved

@@ -266,6 +266,10 @@ def test_envgen_verify_refuses_a_report_path_it_must_not_replace_before_running(
     assert_one_error_line(capsys.readouterr().err, "--report")
     assert not log.exists()  # nothing ran
     assert snapshot(project) == before
+    # the PNG --plot asks the script to write is held to the same rule
+    assert run(["verify", "--python", str(python), "--plot", relative]) == 2
+    assert_one_error_line(capsys.readouterr().err, "--plot")
+    assert not log.exists() and snapshot(project) == before
 
 
 def test_envgen_verify_report_writes_through_to_a_new_file(tmp_path, monkeypatch):
