@@ -225,6 +225,12 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
                 "--abi-check cannot be combined with --offline",
                 "the check downloads the wheels from PyPI",
             )
+        if apply and not no_lock:  # a re-lock option that names nothing: before PyPI
+            from envgen.lock.run import LockRequest, check_request
+
+            check_request(
+                LockRequest(directory, channel=channel, pypi_index=pypi_index)
+            )
         out = Output(as_json, quiet, verbose)
         client = PyPIClient(offline=offline, refresh=refresh)
         progress = out.progress_callback() if abi_check else None

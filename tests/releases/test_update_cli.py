@@ -262,6 +262,16 @@ def test_no_project_is_bad_input(tmp_path, pypi, capsys):
     assert "no envgen.toml" in capsys.readouterr().err
 
 
+def test_apply_with_a_channel_that_is_no_url_is_refused_before_writing(
+    project, pypi, capsys
+):
+    before = {p.name: p.read_bytes() for p in project.iterdir() if p.is_file()}
+    code = run(["update", "--apply", "--dir", str(project), "--channel", "not a url"])
+    assert code == 2
+    assert "--channel not a url" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in project.iterdir() if p.is_file()} == before
+
+
 def test_check_and_apply_together_are_refused(project, capsys):
     assert run(["update", "--check", "--apply", "--dir", str(project)]) == 2
 
