@@ -77,7 +77,7 @@ def _parse_create(args: list[str]) -> tuple[list[str], list[str]]:
     return channels, specs
 
 
-def _local_path(channel: str) -> Path | None:
+def local_path(channel: str) -> Path | None:
     if channel.startswith("file://"):
         return Path(unquote(urlparse(channel).path))
     if channel.startswith("/"):
@@ -88,7 +88,7 @@ def _local_path(channel: str) -> Path | None:
 def _virtual_records(channel: str, platform: str) -> list[dict] | None:
     """The records of conda-lock's virtual-package channel, or None when ``channel`` is
     a real one."""
-    root = _local_path(channel)
+    root = local_path(channel)
     if root is None:
         return None
     records: list[dict] = []

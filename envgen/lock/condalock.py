@@ -304,6 +304,24 @@ def conda_error(
 # ---- the engine ----------------------------------------------------------------------
 
 
+def _require_local_subdirs(channel: str | None, platforms) -> None:
+    """A file:// copy of conda-forge must carry each platform's subdir: without one, the
+    solver finds no python at all and the failure reads like a pin conflict."""
+    from envgen.lock.conda_shim import local_path
+
+    root = local_path(channel) if channel else None
+    if root is None:
+        return
+    missing = [p for p in platforms if not (root / p / "repodata.json").is_file()]
+    if missing:
+        raise EnvironmentProblem(
+            f"the channel {channel} has no packages for {', '.join(missing)}"
+            f" (no {missing[0]}/repodata.json there)",
+            "lock against a copy of conda-forge that carries every platform in"
+            " envgen.toml (environment.platforms), or lock those platforms elsewhere",
+        )
+
+
 class CondaLockEngine:
     """The conda side through conda-lock; see
     :class:`envgen.lock.engines.CondaEngine`."""
@@ -313,6 +331,7 @@ class CondaLockEngine:
     def solve(self, job):
         """Solve ``job`` (an :class:`envgen.lock.engines.CondaJob`); conda-lock's
         Lockfile model."""
+        _require_local_subdirs(job.channel, job.platforms)
         solver, conda = choose_solver(job.solver, job.workdir)
         (job.workdir / ENV_FILE).write_text(job.environment, encoding="utf-8")
         (job.workdir / "virtual-packages.yml").write_text(

@@ -575,6 +575,24 @@ def test_unreachable_channel_says_what_and_how_to_lock_offline(tmp_path, index, 
     assert "--channel file://" in line and "--pypi-index" in line
 
 
+def test_a_copy_without_a_platforms_subdir_says_so(tmp_path, index, capsys):
+    """A file:// copy of conda-forge that lacks linux-64: not a pin conflict."""
+    project = new_project(tmp_path)
+    spec = project / "envgen.toml"
+    spec.write_text(
+        spec.read_text()
+        .replace("metal = true", "metal = false")
+        .replace('platforms = ["osx-arm64"]', 'platforms = ["osx-arm64", "linux-64"]')
+    )
+    assert run(["generate", "--dir", str(project)]) == 0
+    capsys.readouterr()
+    assert run(lock_args(project, index)) == 3
+    line = one_line_error(capsys.readouterr().err)
+    assert f"the channel {CHANNEL_URL} has no packages for linux-64" in line
+    assert "envgen.toml" in line and "cannot be solved" not in line
+    assert not (project / "conda-lock.yml").exists()
+
+
 def test_unreachable_pip_index_says_what_and_how_to_lock_offline(tmp_path, capsys):
     project = new_project(tmp_path)
     pypi = f"http://127.0.0.1:{closed_port()}/simple"
