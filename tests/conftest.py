@@ -21,6 +21,17 @@ def _pypi_reachable() -> bool:
 
 
 _PYPI_REACHABLE: bool | None = None
+# What a failed network test's error says when the network, not envgen, failed.
+TRANSIENT_NETWORK_ERRORS = (
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Connection reset by peer",
+    "Connection refused",
+    "timed out",
+    "could not reach the pip index",
+    "PipIndexUnreachable",
+    "URLError",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,6 +47,15 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "network" in item.keywords:
                 item.add_marker(skip)
+        return
+    # PyPI answered at the start; a lookup that fails mid-run for a network reason (a
+    # DNS blip, a reset) is run again twice, 10 s apart; any other failure is not.
+    again = pytest.mark.flaky(
+        reruns=2, reruns_delay=10, only_rerun=list(TRANSIENT_NETWORK_ERRORS)
+    )
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(again)
 
 
 class NetworkBlocked(RuntimeError):

@@ -89,6 +89,10 @@ def _string_list(value: object, key: str, example: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+# conda, mamba and micromamba reserve these for the root environment
+RESERVED_ENV_NAMES = frozenset({"base", "root"})
+
+
 def validate_name(name: str, key: str = "project.name") -> str:
     """A project name usable as a directory, a conda env name and a Python
     identifier-ish label."""
@@ -98,6 +102,12 @@ def validate_name(name: str, key: str = "project.name") -> str:
             f"{key} {name!r} is not a valid project name",
             "use a letter then letters, digits, '-' or '_' (at most 63 characters),"
             " e.g. 'mnist-metal'",
+        )
+    if name.lower() in RESERVED_ENV_NAMES:
+        raise SpecError(
+            f"{key} {name!r} is the name of conda's own environment (the environment"
+            " is named after the project, and bootstrap.sh would install into it)",
+            "choose another name, e.g. 'mnist-metal'",
         )
     return name
 

@@ -249,6 +249,19 @@ def test_new_refuses_an_invalid_name(tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["base", "root", "Base"])
+def test_new_refuses_the_name_of_condas_own_environment(tmp_path, capsys, name):
+    """The conda environment is named after the project: `base` would be conda's."""
+    assert (
+        run(["new", name, "--tf", "2.6", "--no-lock", "--dir", str(tmp_path / "p")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"NAME {name!r} is the name of conda's own environment" in err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_new_into_an_existing_empty_directory(tmp_path):
     target = tmp_path / "demo"
     target.mkdir()
