@@ -1,5 +1,5 @@
-"""Edit envgen.toml's extra packages (``envgen add`` / ``envgen remove``), keeping its
-comments and layout.
+"""Edit envgen.toml (``envgen add`` / ``envgen remove``: the extra packages; ``envgen
+update``: the TensorFlow, plugin and Python settings), keeping its comments and layout.
 
 Pure text in, text out: tomlkit edits the document in place, so comments, key order and
 array style survive; the result goes back through the spec loader before anyone writes
@@ -71,6 +71,30 @@ def _load(text: str) -> tomlkit.TOMLDocument:
             "write packages and settings as flat lists of strings, as `envgen new`"
             " does",
         ) from None
+
+
+# envgen update's changes: the setting → its table and key in envgen.toml
+_SETTINGS = {
+    "tensorflow": ("tensorflow", "version"),
+    "metal": ("tensorflow", "metal"),
+    "python": ("environment", "python"),
+}
+
+
+def set_spec_values(text: str, **changes: object) -> str:
+    """Change ``tensorflow``, ``metal`` or ``python`` in envgen.toml text: a value's
+    comment, the key style (a table, dotted keys, an inline table) and every other line
+    stay as they were; a missing key or table is added."""
+    document = _load(text)
+    for change, value in changes.items():
+        section, key = _SETTINGS[change]
+        if section not in document:
+            document.add(tomlkit.nl())
+            document.add(section, tomlkit.table())
+        document[section][key] = value
+    result = tomlkit.dumps(document)
+    parse_spec(result)  # never hand back a spec we would refuse to read
+    return result
 
 
 def _lists(document: tomlkit.TOMLDocument) -> dict[str, list]:

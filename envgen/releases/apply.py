@@ -40,10 +40,10 @@ def _pin_diff(name: str, old: str, new: str) -> str:
 def preview_changes(project_dir: Path, report: UpdateReport) -> Preview:
     """Render what the proposal would write, without writing anything."""
     from envgen.catalog.lines import load_catalog
-    from envgen.generate.edit import read_spec_text
+    from envgen.generate.edit import read_spec_text, set_spec_values
     from envgen.generate.plan import make_plan
     from envgen.generate.render import render_files
-    from envgen.generate.spec import parse_spec, set_spec_values
+    from envgen.generate.spec import parse_spec
     from envgen.names import SPEC_FILE
     from envgen.reading import read_regular
 

@@ -6,8 +6,9 @@ import pytest
 
 from envgen.catalog.lines import load_catalog, parse_catalog
 from envgen.errors import CatalogError, SpecError
+from envgen.generate.edit import set_spec_values
 from envgen.generate.render import is_unedited, with_header
-from envgen.generate.spec import parse_spec, set_spec_values
+from envgen.generate.spec import parse_spec
 
 ENTRY = """schema = 1
 [[lines]]
@@ -105,6 +106,30 @@ def test_set_spec_values_creates_a_missing_section():
         '[project]\nname = "demo"\n[tensorflow]\nversion = "2.6"\n', python="3.8"
     )
     assert parse_spec(text).python == "3.8"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            '[tensorflow]\nversion = "2.18"    # a line ("2.6") or an exact release\n',
+            '[tensorflow]\nversion = "2.19"    # a line ("2.6") or an exact release\n',
+        ),
+        (
+            'tensorflow.version = "2.18"  # dotted\n',
+            'tensorflow.version = "2.19"  # dotted\n',
+        ),
+        (
+            'tensorflow = {version = "2.18", metal = true}\n',
+            'tensorflow = {version = "2.19", metal = true}\n',
+        ),
+    ],
+)
+def test_set_spec_values_keeps_the_comment_and_the_key_style(before, after):
+    """The comment `envgen new` writes holds quotes; dotted keys and inline tables stay
+    what they are (a line editor dropped the first and duplicated the others)."""
+    project = '[project]\nname = "demo"\n'
+    assert set_spec_values(before + project, tensorflow="2.19") == after + project
 
 
 def test_set_spec_values_refuses_to_produce_an_invalid_spec():
