@@ -3,7 +3,6 @@ directories."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -84,10 +83,10 @@ def test_generated_environment_is_read_by_conda_lock(tmp_path):
     assert parsed.channels[0].url == "conda-forge"
 
 
-def test_generate_is_a_no_op_when_nothing_changed(tmp_path, capsys):
+def test_generate_is_a_no_op_when_nothing_changed(tmp_path, capsys, monkeypatch):
     project = new(tmp_path, "--tf", "2.6")
     before = snapshot(project)
-    os.chdir(project)
+    monkeypatch.chdir(project)  # undone after the test (os.chdir leaked into others)
     assert run(["generate"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert snapshot(project) == before
