@@ -204,7 +204,11 @@ def generate_project(
             for item in changed
         ]
         if spec_text is not None:
-            files.append(PendingFile(spec_target(project_dir), spec_text))
+            link = project_dir / SPEC_FILE
+            target = spec_target(project_dir)
+            files.append(
+                PendingFile(target, spec_text, through=link if target != link else None)
+            )
         commit_files(project_dir, files)
     written = tuple(item.path for item in changed)
     unchanged = tuple(item.path for item in managed if item not in changed)
