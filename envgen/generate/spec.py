@@ -17,6 +17,7 @@ import tomli
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from envgen.atomic import recover_project
 from envgen.errors import SpecError
 from envgen.generate.escape import unsafe_character
 from envgen.names import METAL_PLATFORM, PLATFORMS, SPEC_FILE
@@ -464,7 +465,12 @@ def parse_spec(text: str) -> ProjectSpec:
 
 
 def load_spec(project_dir: Path) -> ProjectSpec:
-    """Read and validate ``<project_dir>/envgen.toml``."""
+    """Read and validate ``<project_dir>/envgen.toml``.
+
+    Every command that reads a project starts here, so a commit a killed run left half
+    done in the directory is finished or rolled back first (:func:`recover_project`).
+    """
+    recover_project(Path(project_dir))
     path = Path(project_dir) / SPEC_FILE
     try:
         # utf-8-sig: a byte-order mark some Windows editors put first is not part of the

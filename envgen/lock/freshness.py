@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from envgen.atomic import recover_project
 from envgen.errors import SpecError
 from envgen.lock.integrity import explicit_problems, read_lock
 from envgen.names import ENV_FILE, LOCK_FILE, SPEC_FILE
@@ -70,6 +71,7 @@ def freshness(project_dir: Path) -> Freshness:
             f"{project_dir} is not a directory",
             "pass the project's directory with --dir, or run this inside it",
         )
+    recover_project(project_dir)  # a commit a killed run left half done, first
     lock_path = project_dir / LOCK_FILE
     if lock_path.exists() and not lock_path.is_file():
         raise SpecError(

@@ -12,8 +12,6 @@ serialises concurrent runs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import shutil
 import signal
 import tempfile
@@ -23,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envgen.atomic import directory_lock
 from envgen.errors import EnvironmentProblem, GenerateError, SpecError
 from envgen.lock.canonical import Sources, choose_sources, is_pypi
 from envgen.lock.freshness import Freshness, freshness, sha256_of
@@ -69,22 +68,17 @@ class LockResult:
 def project_lock(project_dir: Path, progress: Progress) -> Iterator[None]:
     """Hold an exclusive flock on the project directory (released when the process dies,
     too)."""
-    fd = os.open(project_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(
-                Step(
-                    "another envgen lock is running in this project; waiting for it to"
-                    " finish",
-                    "the other envgen lock in this project to finish",
-                )
+    with directory_lock(
+        project_dir,
+        on_wait=lambda: progress(
+            Step(
+                "another envgen lock is running in this project; waiting for it to"
+                " finish",
+                "the other envgen lock in this project to finish",
             )
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        ),
+    ):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

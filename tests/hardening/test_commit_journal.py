@@ -5,6 +5,8 @@ outside the directory that holds it.
 - a crafted journal never deletes or overwrites a file outside the project;
 - a project moved or copied after a kill recovers its own files, not the original's;
 - a commit killed after its last rename is kept (rolled forward), never undone;
+- every command that reads a project recovers first (lock --check, generate, add,
+  update; a no-op lock: tests/lock/test_lock.py);
 - a commit that fails removes every temp file it made and puts back what it renamed.
 """
 
@@ -186,6 +188,76 @@ def test_a_commit_killed_before_its_last_rename_is_rolled_back(tmp_path, at):
     _kill_commit(tmp_path, at)
     assert recover(tmp_path) is True
     assert snapshot(tmp_path) == before
+
+
+# ---- 4. every command that reads a project recovers first ----------------------------
+
+PAIR_KILLER = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from envgen import atomic
+    root, at, change = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "change"
+    real_replace, real_unlink = os.replace, Path.unlink
+    count = [0]
+    def dying(src, dst, *a, **k):
+        if ".envgen-" not in str(dst) and atomic.JOURNAL not in str(dst):
+            if str(count[0]) == at:
+                os._exit(137)
+            count[0] += 1
+        return real_replace(src, dst, *a, **k)
+    def dying_unlink(self, *a, **k):
+        if at == "journal" and self.name == atomic.JOURNAL and self.exists():
+            os._exit(137)
+        return real_unlink(self, *a, **k)
+    atomic.os.replace = dying
+    Path.unlink = dying_unlink
+    lock = (root / "conda-lock.yml").read_bytes()
+    explicit = (root / "conda-osx-arm64.lock").read_bytes()
+    if change:
+        lock = lock.replace(b"3.9.18", b"3.9.19")
+    atomic.commit_files(root, [
+        atomic.PendingFile(root / "conda-osx-arm64.lock", explicit),
+        atomic.PendingFile(root / "conda-lock.yml", lock),
+    ])
+    """)
+
+
+def _kill_lock_commit(project: Path, at: str, change: bool) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PAIR_KILLER, str(project), at, str(change and "change")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 137, done.stderr
+    assert (project / JOURNAL).exists()
+
+
+def test_lock_check_after_a_kill_mid_commit_recovers_the_pair_first(tmp_path, capsys):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    before = snapshot(project)
+    _kill_lock_commit(project, "1", change=True)  # conda-lock.yml new, explicit old
+    assert snapshot(project) != before
+    code, _, err = cli(capsys, "lock", "--check", "--dir", project)
+    assert code == 0, err
+    assert snapshot(project) == before
+    assert _leftovers(project) == [] and not (project / JOURNAL).exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("generate",), ("add", "pandas"), ("update", "--check", "--offline")],
+    ids=["generate", "add", "update"],
+)
+def test_project_commands_recover_before_reading(tmp_path, capsys, command):
+    project = new_project(capsys, tmp_path)
+    fabricate_lock(project)
+    before = snapshot(project)
+    _kill_lock_commit(project, "1", change=True)
+    cli(capsys, *command, "--dir", project)
+    assert not (project / JOURNAL).exists()
+    assert (project / "conda-lock.yml").read_bytes() == before["conda-lock.yml"][0]
+    assert _leftovers(project) == []
 
 
 # ---- 5. and 6. a failed commit cleans up after itself --------------------------------

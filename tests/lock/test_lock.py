@@ -446,6 +446,43 @@ def test_new_locks_the_project_end_to_end(tmp_path, index, capsys):
     assert freshness(project).fresh
 
 
+def test_a_lock_with_nothing_to_do_finishes_a_commit_a_kill_left(
+    tmp_path, index, capsys
+):
+    """Killed after its last rename, before the journal was removed: the next `envgen
+    lock` (nothing to do) keeps the finished pair and removes the journal and backups."""
+    from envgen.atomic import JOURNAL
+
+    project = new_project(tmp_path)
+    assert run(lock_args(project, index)) == 0
+    before = {p.name: p.read_bytes() for p in project.glob("conda*")}
+    killer = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from envgen import atomic\n"
+        "root = Path(sys.argv[1])\n"
+        "real = Path.unlink\n"
+        "def dying(self, *a, **k):\n"
+        "    if self.name == atomic.JOURNAL and self.exists():\n"
+        "        os._exit(137)\n"
+        "    return real(self, *a, **k)\n"
+        "Path.unlink = dying\n"
+        "atomic.commit_files(root, [atomic.PendingFile(p, p.read_bytes())"
+        " for p in sorted(root.glob('conda*'))])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", killer, str(project)], capture_output=True, text=True
+    )
+    assert done.returncode == 137, done.stderr
+    assert (project / JOURNAL).exists()
+    capsys.readouterr()
+    assert run(lock_args(project, index)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert not (project / JOURNAL).exists()
+    assert not list(project.glob(".envgen-*"))
+    assert {p.name: p.read_bytes() for p in project.glob("conda*")} == before
+
+
 def test_freshness_check_noop_and_force(tmp_path, index, capsys):
     project = new_project(tmp_path)
     assert run(["lock", "--dir", str(project), "--check"]) == 1
