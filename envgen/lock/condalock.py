@@ -310,8 +310,8 @@ def _require_local_subdirs(channel: str | None, platforms) -> None:
     from envgen.lock.conda_shim import local_path
 
     root = local_path(channel) if channel else None
-    if root is None:
-        return
+    if root is None or not root.is_dir():
+        return  # not a local copy, or one that is gone (reported as unreachable)
     missing = [p for p in platforms if not (root / p / "repodata.json").is_file()]
     if missing:
         raise EnvironmentProblem(
