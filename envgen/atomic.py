@@ -28,9 +28,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from envgen.names import is_project_file
 
 JOURNAL = ".envgen-commit.json"
 _NEW = ".envgen-new."
@@ -346,15 +348,16 @@ def _read_journal(journal: Path) -> object:
         return None
 
 
-def recover(root: Path) -> bool:
+def recover(root: Path, only: Callable[[str], bool] | None = None) -> bool:
     """Finish a commit a killed run left in root (per its journal); True if there was
     one.
 
     A commit whose every new file is in place is kept (only its backups are dropped); a
     half-done one is rolled back. Only files the journal names inside root, with
     envgen's own temp and backup names, are touched: an entry naming anything else is
-    ignored (one warning on stderr) and dropped with the journal. Call it holding
-    :func:`directory_lock` on root.
+    ignored (one warning on stderr) and dropped with the journal; so is one whose
+    target (relative to root) ``only`` refuses, when given: a project recovers only the
+    files envgen writes there. Call it holding :func:`directory_lock` on root.
     """
     root = Path(root)
     journal = _journal_path(root)
@@ -371,14 +374,15 @@ def recover(root: Path) -> bool:
     steps, ignored = [], 0
     for entry in entries if isinstance(entries, list) else []:
         step = _parse_step(root, entry)
-        if step is None:
+        if step is None or (only is not None and not only(step.name)):
             ignored += 1
         else:
             steps.append(step)
     if ignored:
         _warn(
             f"{journal}: ignored {ignored} entr{'y' if ignored == 1 else 'ies'} naming"
-            " a file outside the project or not one of envgen's own temporary files"
+            " a file outside the project, a file envgen does not write, or not one of"
+            " envgen's own temporary files"
         )
     if _complete(steps):
         # every rename was made: the commit finished, only its clean-up did not
@@ -413,15 +417,16 @@ _HELD: set[tuple[int, int] | None] = set()
 
 def recover_project(directory: Path) -> bool:
     """Before a command reads a project: finish or roll back a commit a killed run left
-    there (under the directory's lock); True if there was one. Cheap when there is none.
+    there (under the directory's lock), touching only the files envgen writes in a
+    project; True if there was one. Cheap when there is none.
     """
     directory = Path(directory)
     if not os.path.lexists(_journal_path(directory)):
         return False
     if _identity(directory) in _HELD:
-        return recover(directory)
+        return recover(directory, is_project_file)
     with directory_lock(directory):
-        return recover(directory)
+        return recover(directory, is_project_file)
 
 
 def _relative_name(root: Path, path: Path) -> str:
@@ -431,7 +436,11 @@ def _relative_name(root: Path, path: Path) -> str:
     return relative.replace(os.sep, "/")
 
 
-def commit_files(root: Path, files: Sequence[PendingFile]) -> None:
+def commit_files(
+    root: Path,
+    files: Sequence[PendingFile],
+    only: Callable[[str], bool] | None = None,
+) -> None:
     """Replace every file in ``files`` (all under ``root``) together, or none of them.
 
     Call it holding :func:`directory_lock` on root. A half-done commit left by a killed
@@ -440,7 +449,7 @@ def commit_files(root: Path, files: Sequence[PendingFile]) -> None:
     removed before it propagates.
     """
     root = Path(root)
-    recover(root)
+    recover(root, only)
     if not files:
         return
     names = [_relative_name(root, Path(item.through or item.path)) for item in files]

@@ -15,6 +15,35 @@ ENV_FILE = "environment.yml"
 LOCK_FILE = "conda-lock.yml"
 
 
+# Every file envgen writes in a project (what a killed commit's journal may name there):
+# the spec, the rendered files (tests/cli/test_architecture.py holds render.py to this
+# list) and the locks.
+PROJECT_FILES = (
+    SPEC_FILE,
+    ENV_FILE,
+    LOCK_FILE,
+    ".gitignore",
+    "README.md",
+    "train.py",
+    "bootstrap.sh",
+    "scripts/verify_gpu.py",
+    ".github/workflows/verify.yml",
+)
+
+
+def is_project_file(relative: str) -> bool:
+    """Whether ``relative`` (a path inside a project, with '/') is a file envgen writes
+    there: one of PROJECT_FILES or an explicit lock ``conda-<platform>.lock``."""
+    if relative in PROJECT_FILES:
+        return True
+    stem = relative.removeprefix("conda-").removesuffix(".lock")
+    return (
+        relative == explicit_lock_name(stem)
+        and stem != ""
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in stem)
+    )
+
+
 def explicit_lock_name(platform: str) -> str:
     """The explicit lock file bootstrap.sh installs on ``platform``:
     ``conda-<platform>.lock``."""

@@ -16,7 +16,7 @@ from envgen.errors import GenerateError
 from envgen.generate.plan import TOML_TERMS, Plan, Terms, make_plan
 from envgen.generate.render import RenderedFile, is_unedited, render_files
 from envgen.generate.spec import ProjectSpec, load_spec, parse_spec, validate_spec
-from envgen.names import SPEC_FILE
+from envgen.names import SPEC_FILE, is_project_file
 from envgen.reading import read_regular
 
 
@@ -175,9 +175,8 @@ def generate_project(
     plan = make_plan(spec, load_catalog())
     managed = [item for item in render_files(plan) if item.kind == "managed"]
     with directory_lock(project_dir):
-        recover(
-            project_dir
-        )  # a commit a killed run left half done is rolled back first
+        # a commit a killed run left half done is rolled back first
+        recover(project_dir, is_project_file)
         current = {item.path: _read_text(project_dir / item.path) for item in managed}
         edited = [
             item.path
@@ -209,7 +208,7 @@ def generate_project(
             files.append(
                 PendingFile(target, spec_text, through=link if target != link else None)
             )
-        commit_files(project_dir, files)
+        commit_files(project_dir, files, is_project_file)
     written = tuple(item.path for item in changed)
     unchanged = tuple(item.path for item in managed if item not in changed)
     return plan, GenerateResult(written, unchanged)

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from envgen.atomic import commit_files, pending
-from envgen.names import LOCK_FILE, explicit_lock_name
+from envgen.names import LOCK_FILE, explicit_lock_name, is_project_file
 from envgen.reading import read_regular
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -157,5 +157,6 @@ def write_lock(
     commit_files(
         project_dir,
         pending(project_dir, {**rendered, LOCK_FILE: data, **dict.fromkeys(stale)}),
+        is_project_file,
     )
     return (LOCK_FILE, *rendered)

@@ -194,3 +194,38 @@ def test_lock_check_loads_no_solver_and_no_template_engine(tmp_path):
     # exit 1: a project made with --no-lock has no lock yet, and --check says it is
     # stale
     assert _heavy_modules_loaded(argv, tmp_path) == ([], 1)
+
+
+def test_every_file_envgen_renders_is_a_project_file_recovery_may_touch():
+    """names.PROJECT_FILES is what a killed commit's journal may name in a project:
+    every rendered file must be in it, or recovery would refuse to finish its commit."""
+    from envgen.catalog.lines import load_catalog
+    from envgen.generate.plan import make_plan
+    from envgen.generate.render import render_files
+    from envgen.generate.spec import ProjectSpec
+    from envgen.names import is_project_file
+
+    specs = [
+        ProjectSpec(name="d", tensorflow="2.6"),
+        ProjectSpec(
+            name="d",
+            tensorflow="2.16",
+            metal=False,
+            platforms=("osx-arm64", "osx-64", "linux-64"),
+            jupyter=True,
+            location="prefix",
+        ),
+    ]
+    for spec in specs:
+        for item in render_files(make_plan(spec, load_catalog())):
+            assert is_project_file(item.path), item.path
+    for name in ("conda-lock.yml", "conda-osx-arm64.lock", "conda-linux-64.lock"):
+        assert is_project_file(name)
+    for name in (
+        ".env",
+        "notes.txt",
+        "conda-.lock",
+        "conda-../x.lock",
+        "sub/envgen.toml",
+    ):
+        assert not is_project_file(name)

@@ -118,6 +118,31 @@ def test_a_crafted_journal_touches_nothing_outside_the_project(
     assert JOURNAL in warnings[0] and "ignored 6 entries" in warnings[0]
 
 
+def test_a_crafted_journal_cannot_touch_a_project_file_envgen_does_not_write(
+    tmp_path, capsys
+):
+    """A journal and a backup committed to a repo, aimed at the user's own file in the
+    project (an untracked .env, notes): recovery in a project touches only envgen's
+    files."""
+    project = new_project(capsys, tmp_path)
+    (project / ".env").write_text("SECRET=mine\n")
+    (project / ".envgen-old..env.1").write_text("SECRET=attacker\n")
+    (project / "notes.txt").write_text("mine\n")
+    (project / JOURNAL).write_text(
+        json.dumps(
+            [
+                {"target": ".env", "backup": ".envgen-old..env.1"},
+                {"target": "notes.txt", "temp": ".envgen-new.notes.txt.1.tmp"},
+            ]
+        )
+    )
+    code, _, err = cli(capsys, "generate", "--dir", project)
+    assert code == 0, err
+    assert (project / ".env").read_text() == "SECRET=mine\n"
+    assert (project / "notes.txt").read_text() == "mine\n"
+    assert "ignored 2 entries" in err and not (project / JOURNAL).exists()
+
+
 def test_a_journal_entry_naming_the_commits_own_files_is_still_recovered(tmp_path):
     """Entries that fit are recovered even when others in the journal are refused."""
     before = _seed(tmp_path)
