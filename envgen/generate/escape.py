@@ -18,8 +18,9 @@ import yaml
 
 # Unicode categories no value of a generated file may hold: controls (C0, C1, DEL),
 # format characters (bidi overrides, zero-width), line and paragraph separators,
-# surrogates, private use.
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+# surrogates, private use, and unassigned code points with the noncharacters (U+FFFE,
+# U+FFFF, U+FDD0..: a YAML reader refuses a file holding one).
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 _YAML_PLAIN = re.compile(
     r"[A-Za-z0-9_][A-Za-z0-9_.*,<>=!~|+/@()\[\]-]*(?:"
     r" [A-Za-z0-9_.*,<>=!~|+/@()\[\]-]+)*"

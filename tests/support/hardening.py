@@ -18,7 +18,8 @@ import yaml
 from envgen.cli import run
 
 # Characters no value may carry into a generated file: C0 and C1 controls, DEL, line and
-# paragraph separators, bidi and zero-width format characters, a byte-order mark.
+# paragraph separators, bidi and zero-width format characters, a byte-order mark,
+# noncharacters and unassigned code points.
 UNSAFE_CHARACTERS = {
     "LF": "\n",
     "CR": "\r",
@@ -34,6 +35,9 @@ UNSAFE_CHARACTERS = {
     "RLO": "\u202e",
     "ZWSP": "\u200b",
     "BOM": "\ufeff",
+    "NONCHAR-FFFE": "\ufffe",
+    "NONCHAR-FDD0": "\ufdd0",
+    "UNASSIGNED": "\U000e0080",
 }
 
 
