@@ -239,6 +239,11 @@ def run_verification(
             "run ./bootstrap.sh to create the project's environment, or pass --python"
             " PATH",
         )
+    if run.python.is_dir():
+        raise InterpreterError(
+            f"the interpreter {run.python} is a directory",
+            "pass the environment's python itself, e.g. --python ENV/bin/python",
+        )
     with tempfile.TemporaryDirectory(prefix="envgen-verify-") as scratch:
         script = run.script
         if script is None:

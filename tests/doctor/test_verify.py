@@ -295,6 +295,10 @@ def test_envgen_verify_missing_interpreter_is_bad_input(tmp_path, capsys, monkey
     monkeypatch.chdir(tmp_path)
     assert run(["verify", "--python", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "env").mkdir()
+    assert run(["verify", "--python", str(tmp_path / "env"), "--tf", "2.6"]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "Permission denied" not in err
 
 
 @pytest.mark.slow
