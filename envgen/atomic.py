@@ -344,8 +344,8 @@ def _read_journal(journal: Path) -> object:
         return json.loads(read_regular(journal).decode("utf-8"))
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EnvgenError):
-        return None
+    except (OSError, ValueError, RecursionError, EnvgenError):
+        return None  # RecursionError: JSON nested deeper than Python parses
 
 
 def recover(root: Path, only: Callable[[str], bool] | None = None) -> bool:

@@ -39,6 +39,9 @@ _KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _SINGLE = re.compile(r"'([^']|'')*'")
 _DOUBLE = re.compile(r'"([^"\\]|\\[ -~])*"')
 _PLAIN = re.compile(r"[A-Za-z0-9_./(=<~^$+]([ -~]*[^ :])?")
+# A plain value the writer folds onto the next line (it breaks a value with spaces past
+# 80 columns), two spaces deeper: the rest of the value, one space for the break.
+_FOLD = re.compile(r"[A-Za-z0-9_./(=<>~^$+*!]([ -~]*[^ :])?")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~%+/:@=!$&()*,;-]+")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -133,6 +136,33 @@ class _Reader:
         self.deepest = 2
         self.entries: list[Entry] = []
         self.section = ""
+        # the indent a folded continuation of the last plain value would have, and
+        # where its text goes (None: a value neither reader uses)
+        self.fold_indent = -1
+        self.fold_into: tuple[dict[str, str], str] | None = None
+
+    def _folded(self, line: str) -> bool:
+        """A continuation of the plain value on the line before (joined to it)."""
+        body = line.lstrip(" ")
+        if (
+            self.fold_indent < 0
+            or len(line) - len(body) != self.fold_indent
+            or not _FOLD.fullmatch(body)
+            or ": " in body
+            or " #" in body
+        ):
+            self.fold_indent, self.fold_into = -1, None
+            return False
+        if self.fold_into is not None:
+            values, key = self.fold_into
+            values[key] += " " + body
+        return True
+
+    def _folds(self, indent: int, value: str, into=None) -> None:
+        """The value just read may continue on lines ``indent`` deep, if it is plain."""
+        plain = _plain(value)
+        self.fold_indent = indent if plain else -1
+        self.fold_into = into if plain else None
 
     def line(self, line: str) -> str:
         if self.state == "preamble":
@@ -145,6 +175,8 @@ class _Reader:
             if line != "metadata:":
                 return "expected 'metadata:'"
             self.state = "metadata"
+        elif self._folded(line):
+            return ""
         elif self.state == "metadata":
             if line == "package:":
                 self.state = "packages"
@@ -184,6 +216,7 @@ class _Reader:
             if key in self.custom:
                 return f"names the custom_metadata key {key!r} twice"
             self.custom[key] = _unquote(value[1:])
+            self._folds(6, value[1:], (self.custom, key))
             return ""
         if top and key in ("platforms", "custom_metadata") and value != "":
             return f"writes metadata.{key} on one line"
@@ -193,6 +226,7 @@ class _Reader:
             if not _scalar(value[1:], double=True) and value[1:] not in ("[]", "{}"):
                 return "is not one 'KEY: VALUE' line (one scalar, no comment)"
             opens = False
+            self._folds((indent + 2 if dash else indent) + 2, value[1:])
         elif dash and _scalar(body, double=True):
             self.deepest = indent
             return ""
@@ -223,6 +257,7 @@ class _Reader:
                 if key in entry.dependencies:
                     return f"names the dependency {key!r} twice"
                 entry.dependencies[key] = _unquote(value)
+                self._folds(6, value, (entry.dependencies, key))
                 return ""
             if self.section == "hash":
                 length = _HASH_LENGTH.get(key)

@@ -155,7 +155,11 @@ def test_a_journal_entry_naming_the_commits_own_files_is_still_recovered(tmp_pat
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"files": 3}', "null"])
+@pytest.mark.parametrize(
+    "content",
+    ["", "{not json", "[1, 2]", '{"files": 3}', "null", "[" * 100000 + "]" * 100000],
+    ids=["empty", "not-json", "numbers", "files-int", "null", "nested-100k"],
+)
 def test_a_journal_that_is_not_one_is_dropped(tmp_path, content):
     before = _seed(tmp_path)
     (tmp_path / JOURNAL).write_text(content)

@@ -132,6 +132,37 @@ def test_the_example_lock_conda_lock_wrote_is_in_form():
     assert all(e.manager in ("conda", "pip") for e in example.entries)
 
 
+def test_a_long_value_the_writer_folds_is_accepted_by_both_readers(example, tmp_path):
+    """conda-lock's writer breaks a plain value with spaces past 80 columns onto the
+    next line: envgen's pins and source-built lists in custom_metadata do that."""
+    import yaml
+
+    from envgen.lock.write import lock_bytes, lockfile_model
+
+    document = yaml.safe_load((EXAMPLE / "conda-lock.yml").read_text())
+    long = "; ".join(f"package{n} {n}.0.1" for n in range(12))
+    document["metadata"]["custom_metadata"]["envgen_pip_from_source"] = long
+    document["package"][0]["dependencies"]["long-spec"] = "1.0 " + "x" * 80 + " y"
+    data = lock_bytes(lockfile_model(document))
+    assert "\n      " in data.decode()  # the writer folded it
+    form = read_form(data)
+    assert form.problem == ""
+    assert form.custom["envgen_pip_from_source"] == long
+    assert form.entries[0].dependencies["long-spec"] == "1.0 " + "x" * 80 + " y"
+    lock = tmp_path / "conda-lock.yml"
+    lock.write_bytes(data)
+    assert read_lock(lock).problem == ""
+    script = (example / "bootstrap.sh").read_text()
+    function = re.search(r"(?ms)^lock_form_problem\(\) \{\n.*?^\}\n", script)
+    assert function
+    harness = tmp_path / "form.sh"
+    harness.write_text(function.group(0) + "lock_form_problem\n")
+    shell = subprocess.run(
+        ["bash", str(harness)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert shell.stdout == "", shell.stdout
+
+
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_each_attack_is_refused_by_lock_check_and_by_bootstrap(example, attack, capsys):
     _tamper(example, ATTACKS[attack])
@@ -184,6 +215,10 @@ TRICKS = [
     "",
     "  ",
     "      deeper: x",
+    "      x 1",
+    "      - y",
+    "      # c",
+    "      a: b",
 ]
 VALUES = ["12", "no", "~", "1.10", "!x", "&a b", "*a", ">", "|", "[a, b]", "a b", "x:"]
 
