@@ -216,7 +216,8 @@ class _Reader:
             if key in self.custom:
                 return f"names the custom_metadata key {key!r} twice"
             self.custom[key] = _unquote(value[1:])
-            self._folds(6, value[1:], (self.custom, key))
+            if not key.endswith("_sha256"):  # a digest is one word: never folded
+                self._folds(6, value[1:], (self.custom, key))
             return ""
         if top and key in ("platforms", "custom_metadata") and value != "":
             return f"writes metadata.{key} on one line"

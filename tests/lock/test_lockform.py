@@ -95,6 +95,9 @@ def _attacks() -> dict[str, object]:
         ),
         "a cut-short entry": lambda t: t.rsplit("  category:", 1)[0],
         "a document marker": lambda t: "---\n" + t,
+        "a folded digest": lambda t: re.sub(
+            r"(?m)^(    envgen_toml_sha256: [0-9a-f]+)$", r"\1\n      extra", t
+        ),
     }
 
 
