@@ -20,7 +20,8 @@ both on the same files):
   category and optional.
 
 A line deeper than the one before it must be that line's block (after ``KEY:``, or
-the keys of a ``- KEY: VALUE`` item): no value continues onto another line.
+the keys of a ``- KEY: VALUE`` item), or the rest of a plain value the writer folded
+past 80 columns, two spaces deeper (never a digest): nothing else continues a value.
 
 A file outside it is "not in the form envgen lock writes": edited by hand, reformatted
 or tampered with; ``envgen lock --force`` writes it again. Inside it, the package

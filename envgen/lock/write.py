@@ -23,13 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from envgen.atomic import commit_files, pending
 from envgen.names import LOCK_FILE, explicit_lock_name, is_project_file
 from envgen.reading import read_regular
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # custom_metadata keys naming what the lock was made against (a later `envgen lock`
 # reuses them)
 SOURCE_KEYS = ("envgen_channel", "envgen_pypi_index", "envgen_urls")
@@ -129,8 +126,8 @@ def write_lock(
             f" {form.problem}",
             "report it to envgen's maintainers with the environment.yml",
         )
-    document = yaml.load(data.decode("utf-8"), Loader=_YAML_LOADER)
-    document["package"] = [entry.as_dict() for entry in form.entries]
+    # the render needs only the entries, read as bootstrap.sh reads them
+    document = {"package": [entry.as_dict() for entry in form.entries]}
     header = header_lines(hashlib.sha256(data).hexdigest(), list(inputs.items()))
     platforms = tuple(form.platforms)
     try:

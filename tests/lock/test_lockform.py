@@ -135,6 +135,19 @@ def test_the_example_lock_conda_lock_wrote_is_in_form():
     assert all(e.manager in ("conda", "pip") for e in example.entries)
 
 
+def _form_harness(project: Path, where: Path, awk: str = "awk") -> Path:
+    """A script running bootstrap.sh's own lock_form_problem (under ``awk``) on the
+    conda-lock.yml of its working directory: it prints nothing for a lock in form."""
+    script = (project / "bootstrap.sh").read_text()
+    function = re.search(r"(?ms)^lock_form_problem\(\) \{\n.*?^\}\n", script)
+    assert function, "bootstrap.sh defines lock_form_problem"
+    harness = where / "form.sh"
+    harness.write_text(
+        function.group(0) + f'awk() {{ "{awk}" "$@"; }}\nlock_form_problem\n'
+    )
+    return harness
+
+
 def test_a_long_value_the_writer_folds_is_accepted_by_both_readers(example, tmp_path):
     """conda-lock's writer breaks a plain value with spaces past 80 columns onto the
     next line: envgen's pins and source-built lists in custom_metadata do that."""
@@ -155,13 +168,11 @@ def test_a_long_value_the_writer_folds_is_accepted_by_both_readers(example, tmp_
     lock = tmp_path / "conda-lock.yml"
     lock.write_bytes(data)
     assert read_lock(lock).problem == ""
-    script = (example / "bootstrap.sh").read_text()
-    function = re.search(r"(?ms)^lock_form_problem\(\) \{\n.*?^\}\n", script)
-    assert function
-    harness = tmp_path / "form.sh"
-    harness.write_text(function.group(0) + "lock_form_problem\n")
     shell = subprocess.run(
-        ["bash", str(harness)], cwd=tmp_path, capture_output=True, text=True
+        ["bash", str(_form_harness(example, tmp_path))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert shell.stdout == "", shell.stdout
 
@@ -261,14 +272,7 @@ def _mutate(lines: list[str], rng: random.Random) -> list[str]:
 def test_the_awk_and_the_yaml_reading_refuse_the_same_edits(
     example, tmp_path, awk, package
 ):
-    awk = require_tool(awk, package)
-    script = (example / "bootstrap.sh").read_text()
-    function = re.search(r"(?ms)^lock_form_problem\(\) \{\n.*?^\}\n", script)
-    assert function, "bootstrap.sh defines lock_form_problem"
-    harness = tmp_path / "form.sh"
-    harness.write_text(
-        function.group(0) + f'awk() {{ "{awk}" "$@"; }}\nlock_form_problem\n'
-    )
+    harness = _form_harness(example, tmp_path, require_tool(awk, package))
     work = tmp_path / "case"
     work.mkdir()
     lines = (EXAMPLE / "conda-lock.yml").read_text().split("\n")[:-1]
