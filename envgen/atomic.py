@@ -179,13 +179,10 @@ def _renamed(step: _Step) -> bool:
 def _complete(steps: Sequence[_Step]) -> bool:
     """Whether every new content of the commit is in place (so it finished and must not
     be undone)."""
-    for step in steps:
-        if step.temp is None:
-            if os.path.lexists(step.target):
-                return False
-        elif not _renamed(step) or not _holds(step.target, step.sha256):
-            return False
-    return bool(steps)
+    return bool(steps) and all(
+        _renamed(step) and (step.temp is None or _holds(step.target, step.sha256))
+        for step in steps
+    )
 
 
 def _remove(path: Path | None) -> None:
@@ -258,16 +255,21 @@ def _plain_name(value: object) -> str | None:
     return value
 
 
+def _inside(real_root: str, path: str) -> bool:
+    """Whether the resolved ``path`` is ``real_root`` or below it."""
+    return path == real_root or path.startswith(real_root + os.sep)
+
+
 def _relative_target(root: Path, value: object) -> str | None:
     """A journal's target as a path relative to root, or None if it names anything
     outside root (an absolute path, a .., a directory that is a symlink out of root)."""
     if not isinstance(value, str) or not value or "\x00" in value:
         return None
+    real_root = os.path.realpath(root)
     if os.path.isabs(value):
         # an older envgen recorded absolute paths: accept them only inside this root
-        real_root = os.path.realpath(root)
         parent = os.path.realpath(os.path.dirname(value))
-        if parent != real_root and not parent.startswith(real_root + os.sep):
+        if not _inside(real_root, parent):
             return None
         value = os.path.relpath(
             os.path.join(parent, os.path.basename(value)), real_root
@@ -275,9 +277,7 @@ def _relative_target(root: Path, value: object) -> str | None:
     parts = value.split("/")
     if any(_plain_name(part) is None for part in parts):
         return None
-    real_root = os.path.realpath(root)
-    parent = os.path.realpath(os.path.join(root, *parts[:-1]))
-    if parent != real_root and not parent.startswith(real_root + os.sep):
+    if not _inside(real_root, os.path.realpath(os.path.join(root, *parts[:-1]))):
         return None
     return "/".join(parts)
 
