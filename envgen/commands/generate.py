@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,9 @@ from envgen.commands import options
 from envgen.commands.conventions import Output, command
 from envgen.generate.plan import Plan
 from envgen.generate.project import GenerateResult, generate_project
+
+if TYPE_CHECKING:
+    from envgen.lock.freshness import Freshness
 
 EXIT_CODES = {
     0: "written, or already up to date",
@@ -26,7 +30,7 @@ def caps_note(reason: str) -> str:
     )
 
 
-def lock_state(project_dir: Path):
+def lock_state(project_dir: Path) -> Freshness:
     """Whether the lock is fresh, for the next-step line once the files are written: it
     never fails the command. A conda-lock.yml that cannot be checked at all (a
     directory, a FIFO, a device, past the size limit) is not fresh, the reason naming it
@@ -46,25 +50,23 @@ def lock_state(project_dir: Path):
 
 
 def report_rendered(
-    out: Output, plan: Plan, result: GenerateResult, project_dir: Path
+    out: Output, plan: Plan, result: GenerateResult, project_dir: Path, state: Freshness
 ) -> None:
     """What a re-render changed, why the pip pins are caps (when they are), and what to
-    run next."""
+    run next (``state``: :func:`lock_state` after the write)."""
     if not result.written:
         out.say("up to date: nothing to write")
     else:
         out.say("wrote " + ", ".join(result.written))
     if plan.caps_reason and "environment.yml" in result.written:
         out.say(caps_note(plan.caps_reason))
-    state = lock_state(project_dir)
     if not state.fresh:
         where = "" if Path(project_dir) == Path(".") else f" --dir {project_dir}"
         out.next_step(f"envgen lock{where}", "; ".join(state.reasons))
 
 
-def generate_document(plan: Plan, result: GenerateResult, project_dir: Path) -> dict:
-    """The --json document of a re-render."""
-    state = lock_state(project_dir)
+def generate_document(plan: Plan, result: GenerateResult, state: Freshness) -> dict:
+    """The --json document of a re-render (``state``: :func:`lock_state` after it)."""
     return {
         "written": list(result.written),
         "unchanged": list(result.unchanged),
@@ -88,8 +90,9 @@ def register(app: typer.Typer, catalog_app: typer.Typer) -> None:
         """Re-render the managed files from an edited envgen.toml."""
         out = Output(as_json, quiet, verbose)
         plan, result = generate_project(directory, force=force)
-        out.document(generate_document(plan, result, directory))
-        report_rendered(out, plan, result, directory)
+        state = lock_state(directory)  # once: reading the lock is not free
+        out.document(generate_document(plan, result, state))
+        report_rendered(out, plan, result, directory, state)
         for path in result.unchanged:
             out.detail(f"unchanged: {path}")
 
@@ -127,5 +130,6 @@ def apply_spec_edit(
         ) from None
     for change in changes:
         out.say(change)
-    report_rendered(out, plan, result, project_dir)
-    return {"changes": list(changes), **generate_document(plan, result, project_dir)}
+    state = lock_state(project_dir)
+    report_rendered(out, plan, result, project_dir, state)
+    return {"changes": list(changes), **generate_document(plan, result, state)}
