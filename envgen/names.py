@@ -15,7 +15,8 @@ ENV_FILE = "environment.yml"
 LOCK_FILE = "conda-lock.yml"
 
 
-# Every file envgen writes in a project (what a killed commit's journal may name there):
+# Every file envgen writes in a project (what a killed commit's journal may name there,
+# and what envgen verify --report must not overwrite):
 # the spec, the rendered files (tests/cli/test_architecture.py holds render.py to this
 # list) and the locks.
 PROJECT_FILES = (

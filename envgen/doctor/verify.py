@@ -27,7 +27,7 @@ from envgen.errors import SpecError
 from envgen.generate.plan import make_plan
 from envgen.generate.render import render_files
 from envgen.generate.spec import ProjectSpec, load_spec
-from envgen.names import LOCK_FILE, METAL_PLATFORM, SPEC_FILE
+from envgen.names import METAL_PLATFORM, SPEC_FILE, is_project_file
 
 SCRIPT_PATH = "scripts/verify_gpu.py"
 
@@ -152,29 +152,23 @@ def _read_report(path: Path, returncode: int, python: Path) -> dict:
     return report
 
 
-# What a report must never replace, by path inside an envgen project: the files of the
-# manifest (templates/project.toml) and these.
-_OWN_PATTERNS = (
-    LOCK_FILE,
-    "conda-*.lock",
-    "scripts/*",
-    ".github/*",
-    ".envgen-*",
-)
+# What a report must never replace, by path inside an envgen project: a file envgen
+# writes there (names.is_project_file) and anything in these.
+_OWN_PATTERNS = ("scripts/*", ".github/*", ".envgen-*")
 
 
 def _own_file(path: Path) -> str:
     """The project file ``path`` (absolute, resolved) is, as ``envgen.toml`` or
     ``scripts/verify_gpu.py`` ("" when it is none): the path inside the nearest envgen
-    project above it that the manifest or :data:`_OWN_PATTERNS` names."""
-    from envgen.generate.render import file_templates
-
-    patterns = (*(item.path for item in file_templates()), *_OWN_PATTERNS)
+    project above it that :func:`envgen.names.is_project_file` or
+    :data:`_OWN_PATTERNS` names."""
     for project in path.parents:
         if not os.path.lexists(project / SPEC_FILE):
             continue
         inside = path.relative_to(project).as_posix()
-        if any(fnmatch.fnmatchcase(inside, pattern) for pattern in patterns):
+        if is_project_file(inside) or any(
+            fnmatch.fnmatchcase(inside, pattern) for pattern in _OWN_PATTERNS
+        ):
             return inside
         return ""
     return ""

@@ -20,7 +20,7 @@ from tomlkit.exceptions import TOMLKitError
 from envgen.catalog.lines import load_catalog
 from envgen.errors import EnvgenError, SpecError
 from envgen.generate.plan import make_plan
-from envgen.generate.spec import load_spec, parse_spec
+from envgen.generate.spec import load_spec, nested_too_deeply, parse_spec
 from envgen.names import SPEC_FILE
 from envgen.reading import read_regular
 
@@ -66,11 +66,7 @@ def _load(text: str) -> tomlkit.TOMLDocument:
             "fix the syntax at that line and column",
         ) from None
     except RecursionError:
-        raise SpecError(
-            f"{SPEC_FILE} is nested too deeply",
-            "write packages and settings as flat lists of strings, as `envgen new`"
-            " does",
-        ) from None
+        raise nested_too_deeply() from None
 
 
 # envgen update's changes: the setting → its table and key in envgen.toml

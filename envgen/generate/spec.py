@@ -365,6 +365,16 @@ def _check_keys(raw: dict) -> None:
                 )
 
 
+def nested_too_deeply() -> SpecError:
+    """The error for an envgen.toml nested past what a TOML reader parses (tomli here,
+    tomlkit in envgen add/remove)."""
+    return SpecError(
+        f"{SPEC_FILE} is nested too deeply (arrays or tables inside one another"
+        " hundreds of levels down)",
+        "write packages and settings as flat lists of strings, as `envgen new` does",
+    )
+
+
 def parse_spec(text: str) -> ProjectSpec:
     """Parse and validate envgen.toml text (no catalog checks)."""
     try:
@@ -376,12 +386,7 @@ def parse_spec(text: str) -> ProjectSpec:
             "fix the syntax at that line and column",
         ) from None
     except RecursionError:  # tomli's nesting limit, or Python's (dotted keys)
-        raise SpecError(
-            f"{SPEC_FILE} is nested too deeply (arrays or tables inside one another"
-            " hundreds of levels down)",
-            "write packages and settings as flat lists of strings, as `envgen new`"
-            " does",
-        ) from None
+        raise nested_too_deeply() from None
     _check_keys(raw)
     project = raw.get("project", {})
     tensorflow = raw.get("tensorflow", {})
